@@ -1,0 +1,138 @@
+"""The ``appliance`` command: a thin click layer over the modules.
+
+Every ApplianceError becomes a clean message (click.ClickException), never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from . import config as config_mod
+from .errors import ApplianceError
+
+
+class _Group(click.Group):
+    """A click group that turns our errors into clean messages."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ApplianceError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group)
+@click.option("--config", "config_path", metavar="PATH",
+              help=f"Config file (default ${config_mod.CONFIG_ENV} or "
+                   f"{config_mod.DEFAULT_CONFIG_PATH}).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.version_option(package_name="appliance")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """Edge replica appliance: a local copy of a production read replica, with lights."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_mod.config_path(config_path)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("paramiko", "sshtunnel", "waitress"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def load_config() -> config_mod.Config:
+    """Load the config named by --config / $APPLIANCE_CONFIG (raises ConfigError)."""
+    return config_mod.load(click.get_current_context().obj["config_path"])
+
+
+@main.group(cls=_Group)
+def config() -> None:
+    """Work with the configuration file."""
+
+
+@config.command("check")
+def config_check() -> None:
+    """Validate the config file; list every problem with its key and a fix."""
+    from .checks import secret_problems
+
+    cfg = load_config()
+    problems = secret_problems(cfg)
+    if problems:
+        raise config_mod.ConfigError(problems, cfg.path)
+    via = f"via bastion {cfg.ssh.user}@{cfg.ssh.host}:{cfg.ssh.port}" if cfg.ssh else "directly"
+    click.echo(f"{cfg.path}: OK - {len(cfg.tables)} table(s) from "
+               f"{cfg.source.database} on {cfg.source.host}:{cfg.source.port} {via}, "
+               f"replica {cfg.replica_url}")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Do one pass, then exit (non-zero if it failed).")
+@click.option("--interval", metavar="DURATION", help='Time between passes, e.g. "30s".')
+@click.option("--reconcile", is_flag=True, help="Run the hard-delete reconciliation now.")
+def sync(once: bool, interval: str | None, reconcile: bool) -> None:
+    """Run the sync agent (the tunnel, the copy, the health record)."""
+    from .agent import Agent
+    from .link import SourceLink
+    from .replica import Replica
+    from .state import StateStore
+
+    cfg = load_config()
+    seconds = None
+    if interval:
+        try:
+            seconds = config_mod.parse_duration(interval)
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--interval") from None
+    with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, \
+            SourceLink(cfg) as link:
+        result = Agent(cfg, link, replica, store, interval=seconds).run(once=once)
+    if once and (result is None or not result.ok):
+        raise click.ClickException(result.summary() if result else "no pass ran")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
+def status(as_json: bool) -> None:
+    """Show the current health. Exit code 0 ok, 1 lagging/drift/maintenance, 2 outage."""
+    from .health import EXIT_CODES, current_status
+    from .status_text import render
+
+    doc = current_status(load_config())
+    if as_json:
+        click.echo(json.dumps(doc, indent=2))
+    else:
+        click.echo(render(doc, color=sys.stdout.isatty()))
+    sys.exit(EXIT_CODES[doc["state"]])
+
+
+@main.command()
+def ack() -> None:
+    """Acknowledge the current alert (the button does the same)."""
+    from .health import acknowledge
+
+    if acknowledge(load_config(), by="cli"):
+        click.echo("acknowledged")
+    else:
+        click.echo("nothing to acknowledge: the state is ok")
+
+
+@main.command()
+@click.option("--source", "source_url", metavar="URL",
+              help="Use this PostgreSQL URL instead of the embedded demo source.")
+@click.option("--dir", "workdir", metavar="DIR", default=".demo", show_default=True,
+              help="Where the demo keeps its files.")
+@click.option("--duration", metavar="DURATION", default="0s",
+              help='Stop after this long (default: run until Ctrl-C), e.g. "3m".')
+@click.option("--port", default=8080, show_default=True, help="Port of the status page.")
+def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None:
+    """Run the whole stack on an embedded, changing demo source."""
+    from .demo import run_demo
+
+    run_demo(workdir, source_url=source_url, duration=config_mod.parse_duration(duration),
+             port=port)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,117 @@
+"""The way to the source: the tunnel (when [ssh] is configured) and the database session.
+
+Owns their lifetimes across passes: opens the tunnel on demand, notices when it died,
+reopens it, and knows which part is down so health can say why.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from .config import Config
+from .errors import SecretError, TunnelError
+from .secrets import read_secret
+from .source import Source
+from .tunnel import Tunnel
+
+log = logging.getLogger(__name__)
+
+
+class SourceLink:
+    """Tunnel plus read-only source session, reopened as needed."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.tunnel: Tunnel | None = None
+        self._source: Source | None = None
+        self.tunnel_state = "direct" if config.ssh is None else "down"
+        self.database_state = "down"
+
+    def _password(self) -> str | None:
+        s = self.config.source
+        return read_secret(file=s.password_file, env=s.password_env, key="source.password",
+                           environ=self.config.environ)
+
+    def _open_tunnel(self) -> tuple[str, int]:
+        ssh, src = self.config.ssh, self.config.source
+        if self.tunnel is not None and self.tunnel.is_up():
+            return "127.0.0.1", self.tunnel.local_port
+        self.close()
+        password = read_secret(file=ssh.password_file, env=ssh.password_env,
+                               key="ssh.password", environ=self.config.environ)
+        self.tunnel_state = "down"
+        self.tunnel = Tunnel.from_config(ssh, src.host, src.port, password).open()
+        self.tunnel_state = "up"
+        log.info("tunnel up: 127.0.0.1:%s -> %s:%s via %s", self.tunnel.local_port, src.host,
+                 src.port, ssh.host)
+        return "127.0.0.1", self.tunnel.local_port
+
+    def source(self) -> Source:
+        """Return a connected, probed source session; raise TunnelError/SourceError if down."""
+        try:
+            if self.config.ssh is not None:
+                host, port = self._open_tunnel()
+                if self._source is not None and self._source.port != port:
+                    self._close_source()
+            else:
+                host, port = self.config.source.host, self.config.source.port
+            if self._source is None:
+                s = self.config.source
+                url = sa.URL.create("postgresql+psycopg2", username=s.user,
+                                    password=self._password(), host=host, port=port,
+                                    database=s.database, query={"sslmode": s.sslmode})
+                self._source = Source(url, s.statement_timeout, s.connect_timeout,
+                                      where=f"{s.host}:{s.port}/{s.database}")
+                self._source.port = port
+            self._source.probe()
+            self.database_state = "up"
+            return self._source
+        except (TunnelError, SecretError):
+            self.database_state = "down"
+            raise
+        except Exception:
+            self.database_state = "down"
+            if self.tunnel is not None and not self.tunnel.is_up():
+                self.tunnel_state = "down"
+            self._close_source()
+            raise
+
+    def _close_source(self) -> None:
+        if self._source is not None:
+            self._source.close()
+            self._source.engine.dispose()
+            self._source = None
+
+    def close(self) -> None:
+        """Close the session and the tunnel."""
+        self._close_source()
+        if self.tunnel is not None:
+            self.tunnel.close()
+            self.tunnel = None
+        if self.config.ssh is not None:
+            self.tunnel_state = "down"
+
+    def __enter__(self) -> SourceLink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FixedLink:
+    """A link to an already-built Source (the demo's embedded database, tests)."""
+
+    def __init__(self, source: Source) -> None:
+        self._source = source
+        self.tunnel_state = "direct"
+        self.database_state = "down"
+
+    def source(self) -> Source:
+        self._source.probe()
+        self.database_state = "up"
+        return self._source
+
+    def close(self) -> None:
+        self._source.close()

@@ -1,0 +1,202 @@
+"""The local replica: user tables plus their sync cursors, written atomically together.
+
+SQLite by default (WAL, synchronous=NORMAL, one writer). Every batch of rows and the
+cursor that says how far the table got are committed in one transaction, so a kill -9
+or a power cut at any instant loses nothing and duplicates nothing (BRIEF 2).
+Bookkeeping lives in ``_appliance_*`` tables, which cannot clash with user tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from .errors import ReplicaError
+from .typemap import Column, quote_ident
+
+_MIGRATIONS = [
+    """CREATE TABLE _appliance_tables (
+        replica_name TEXT PRIMARY KEY,
+        source_name TEXT NOT NULL,
+        phase TEXT NOT NULL,            -- initial | incremental | full
+        cursor_value TEXT,              -- replica form of the cursor of the last row read
+        cursor_key TEXT,                -- JSON list: key of that row
+        initial_key TEXT,               -- JSON list: last key copied by the initial copy
+        initial_hw TEXT,                -- cursor high-water mark when the initial copy began
+        columns TEXT NOT NULL,          -- JSON: [[name, source type, kind], ...]
+        key TEXT NOT NULL,              -- JSON list of key columns
+        last_sync TEXT,
+        rows INTEGER NOT NULL DEFAULT 0,
+        rows_synced_total INTEGER NOT NULL DEFAULT 0
+    )""",
+]
+
+
+@dataclass
+class TableState:
+    """The bookkeeping row of one replica table."""
+
+    replica_name: str
+    source_name: str
+    phase: str
+    cursor_value: str | None
+    cursor_key: list | None
+    initial_key: list | None
+    initial_hw: str | None
+    columns: list[list[str]]
+    key: list[str]
+    last_sync: str | None
+    rows: int
+    rows_synced_total: int
+
+
+def sqlite_path(url: str) -> str | None:
+    """Return the file path of a sqlite:/// URL, or None for other databases."""
+    u = sa.make_url(url)
+    return u.database if u.get_backend_name() == "sqlite" else None
+
+
+class Replica:
+    """The replica database. Only the agent writes it."""
+
+    def __init__(self, url: str) -> None:
+        path = sqlite_path(url)
+        if path is None:
+            raise ReplicaError(f"replica.url: {sa.make_url(url).get_backend_name()} replicas are "
+                               f"planned; this version writes SQLite. Use a sqlite:/// URL.")
+        self.path = path
+        try:
+            if path not in ("", ":memory:"):
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=10000")
+            self._migrate()
+        except sqlite3.Error as e:
+            raise ReplicaError(f"replica.url: cannot open {path}: {e}. Check that the directory "
+                               f"exists and is writable by the service user.") from None
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS _appliance_migrations (version INTEGER)")
+        done = self.db.execute("SELECT count(*) FROM _appliance_migrations").fetchone()[0]
+        for version, sql in enumerate(_MIGRATIONS[done:], start=done):
+            with self.transaction():
+                self.db.execute(sql)
+                self.db.execute("INSERT INTO _appliance_migrations VALUES (?)", (version,))
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def transaction(self):
+        """Return a context manager running BEGIN IMMEDIATE .. COMMIT (ROLLBACK on error)."""
+        return _Transaction(self.db)
+
+    # -- bookkeeping ---------------------------------------------------------------------
+    def state(self, replica_name: str) -> TableState | None:
+        """Return the bookkeeping of one table, or None before its first sync."""
+        row = self.db.execute("SELECT * FROM _appliance_tables WHERE replica_name = ?",
+                              (replica_name,)).fetchone()
+        if row is None:
+            return None
+        vals = list(row)
+        for i in (4, 5, 7, 8):  # cursor_key, initial_key, columns, key
+            vals[i] = json.loads(vals[i]) if vals[i] is not None else None
+        return TableState(*vals)
+
+    def save_state(self, st: TableState) -> None:
+        """Write the bookkeeping row (call inside the batch's transaction)."""
+        self.db.execute(
+            "INSERT OR REPLACE INTO _appliance_tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (st.replica_name, st.source_name, st.phase, st.cursor_value,
+             _json(st.cursor_key), _json(st.initial_key), st.initial_hw,
+             json.dumps(st.columns), json.dumps(st.key), st.last_sync, st.rows,
+             st.rows_synced_total))
+
+    def states(self) -> list[TableState]:
+        names = [r[0] for r in self.db.execute("SELECT replica_name FROM _appliance_tables")]
+        return [s for s in (self.state(n) for n in names) if s]
+
+    # -- user tables ---------------------------------------------------------------------
+    def create_table(self, name: str, columns: Sequence[Column], key: Sequence[str]) -> None:
+        """Create a user table (inside the caller's transaction)."""
+        cols = [f"{quote_ident(c.name)} {c.replica_type}" for c in columns]
+        if key:
+            cols.append(f"PRIMARY KEY ({', '.join(quote_ident(k) for k in key)})")
+        self.db.execute(f"CREATE TABLE {quote_ident(name)} ({', '.join(cols)})")
+
+    def table_exists(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                               (name,)).fetchone() is not None
+
+    def drop_table(self, name: str) -> None:
+        self.db.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+
+    def rename_table(self, old: str, new: str) -> None:
+        self.db.execute(f"ALTER TABLE {quote_ident(old)} RENAME TO {quote_ident(new)}")
+
+    def insert(self, name: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows that cannot exist yet (initial copy, full refresh)."""
+        cols = ", ".join(quote_ident(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        self._many(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES ({marks})", rows)
+
+    def upsert(self, name: str, columns: Sequence[str], key: Sequence[str],
+               rows: Iterable[Sequence[Any]]) -> None:
+        """Insert rows or overwrite the ones with the same key (idempotent re-reads)."""
+        cols = ", ".join(quote_ident(c) for c in columns)
+        marks = ", ".join("?" * len(columns))
+        updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}"
+                            for c in columns if c not in key)
+        action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+        conflict = ", ".join(quote_ident(k) for k in key)
+        self._many(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES ({marks}) "
+                   f"ON CONFLICT ({conflict}) {action}", rows)
+
+    def delete(self, name: str, key: Sequence[str], keys: Iterable[Sequence[Any]]) -> None:
+        """Delete the rows with the given key values."""
+        cond = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+        self._many(f"DELETE FROM {quote_ident(name)} WHERE {cond}", keys)
+
+    def count(self, name: str) -> int:
+        return int(self.db.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
+
+    def _many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            self.db.executemany(sql, rows)
+        except sqlite3.OperationalError as e:
+            if "disk" in str(e) or "full" in str(e):
+                raise ReplicaError(f"the replica's disk is full ({e}); the last good data is "
+                                   f"kept. Free space under {Path(self.path).parent}.") from None
+            raise
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.db.execute("COMMIT")
+        else:
+            self.db.execute("ROLLBACK")

@@ -1,0 +1,389 @@
+"""The source database: one read-only, bounded session; introspection; streaming reads.
+
+Production is sacred (BRIEF 2): every session runs with default_transaction_read_only,
+a statement timeout, an idle-in-transaction timeout and application_name=appliance, and
+the appliance holds one connection at a time. Reads are keyset pages (each a short
+statement, so a hot standby never cancels a long snapshot), fetched with COPY on
+PostgreSQL and with plain SELECTs on other databases (the SQLite demo source).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+from .config import TableSettings
+from .errors import LoginError, SourceError, SourceSchemaError
+from .typemap import (
+    Column,
+    generic_kind,
+    pg_kind,
+    pg_literal_expr,
+    pg_select_expr,
+    quote_ident,
+    shift_iso,
+)
+
+Row = list[Any]
+
+
+@dataclass
+class Shape:
+    """What the source says a table looks like."""
+
+    name: str  # schema.table
+    columns: list[Column]
+    primary_key: list[str]
+    relkind: str = "r"
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+@dataclass
+class Page:
+    """One keyset page request."""
+
+    after: Sequence[str] | None = None  # order-column values of the last row read
+    lower_bound: str | None = None  # cursor >= lower_bound - lookback (first page of a pass)
+    upper_bound: str | None = None  # cursor <= upper_bound: a pass never chases a busy writer
+    lookback: float = 0.0
+    limit: int = 20000
+    by_cursor: bool = False
+    filtered: bool = True  # apply `where` at the source; else return a keep flag
+    null_cursor: str | None = None  # read only the rows whose cursor column is NULL
+
+
+def classify_connect_error(exc: Exception, where: str) -> SourceError:
+    """Return the SourceError subclass and message for a failed connect or query."""
+    orig = getattr(exc, "orig", exc)
+    text = (str(orig).strip().splitlines() or [repr(orig)])[0]
+    low = text.lower()
+    code = getattr(orig, "pgcode", None) or ""
+    if code in ("28P01", "28000") or "password authentication failed" in low or (
+            "no password supplied" in low):
+        return LoginError(f"the database refused the login ({text}). Check source.user and the "
+                          f"password in source.password_file / source.password_env.")
+    if code == "3D000" or ("does not exist" in low and "database" in low and not code):
+        return LoginError(f"{text}. Check source.database.")
+    if code == "25006":
+        return SourceError(f"the source refused a write, as it must: {text}")
+    if code == "57014":
+        return SourceError(f"a query hit source.statement_timeout ({text}). Raise "
+                           f"source.statement_timeout or lower sync.batch_size.")
+    if code[:2] in ("42", "22", "0A", "2B"):
+        return SourceSchemaError(f"the source rejected a query: {text}. Check the table's "
+                                 f"name, columns and `where` filter in the config.")
+    if code:
+        return SourceError(f"the source failed a query ({code}): {text}")
+    return SourceError(f"database unreachable at {where}: {text}. Check source.host/source.port "
+                       f"and that the database is up.")
+
+
+def pg_session_options(statement_timeout: float) -> str:
+    """Return libpq ``options`` that make every session read-only and bounded."""
+    ms = int(statement_timeout * 1000)
+    opts = {
+        "default_transaction_read_only": "on",
+        "statement_timeout": str(ms),
+        "idle_in_transaction_session_timeout": str(max(ms, 60000)),
+        "lock_timeout": "5000",
+        "TimeZone": "UTC",
+        "DateStyle": "ISO",
+        "IntervalStyle": "iso_8601",
+        "extra_float_digits": "3",
+    }
+    return " ".join(f"-c {k}={v}" for k, v in opts.items())
+
+
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
+_ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)")
+
+
+def _unescape(m: re.Match) -> str:
+    s = m.group(1)
+    if s in _ESCAPES:
+        return _ESCAPES[s]
+    if s[0] == "x" and len(s) > 1:
+        return chr(int(s[1:], 16))
+    if s.isdigit():
+        return chr(int(s, 8))
+    return s
+
+
+def parse_copy_text(text: str) -> list[Row]:
+    """Return the rows of PostgreSQL COPY TEXT output (\\N is NULL, backslash escapes)."""
+    rows = []
+    for line in text.split("\n"):
+        if not line:
+            continue
+        if "\\" in line:  # rare path: NULLs or escaped characters
+            rows.append([None if f == "\\N" else (_ESCAPE_RE.sub(_unescape, f) if "\\" in f else f)
+                         for f in line.split("\t")])
+        else:
+            rows.append(line.split("\t"))
+    return rows
+
+
+_DESCRIBE_PG = """
+SELECT n.nspname || '.' || c.relname, c.relkind, a.attname,
+       format_type(a.atttypid, a.atttypmod),
+       coalesce(bt.typname, t.typname), coalesce(bt.typtype, t.typtype),
+       coalesce(bt.typcategory, t.typcategory), a.attnotnull, a.attgenerated <> '',
+       (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
+         WHERE e.enumtypid = coalesce(bt.oid, t.oid)),
+       coalesce((SELECT array_position(string_to_array(i.indkey::text, ' ')::int2[], a.attnum)
+                   FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+WHERE n.nspname || '.' || c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+ORDER BY 1, a.attnum
+"""
+
+
+class Source:
+    """A read-only connection to the source database (PostgreSQL, or any SQLAlchemy URL)."""
+
+    def __init__(self, url: sa.URL | str, statement_timeout: float = 60.0,
+                 connect_timeout: float = 5.0, where: str = "") -> None:
+        url = sa.make_url(url)
+        self.where = where or f"{url.host or url.database}:{url.port or ''}".rstrip(":")
+        self.port = url.port
+        self.is_postgres = url.get_backend_name() == "postgresql"
+        args: dict[str, Any] = {}
+        if self.is_postgres:
+            args = {"connect_timeout": max(1, int(connect_timeout)),
+                    "application_name": "appliance",
+                    "options": pg_session_options(statement_timeout),
+                    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                    "keepalives_count": 3}
+        # NullPool: one connection at a time, opened by us and closed by us.
+        self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args,
+                                       hide_parameters=True)
+        self._conn = None  # raw DBAPI connection
+        self._sa_conn: sa.Connection | None = None
+
+    # -- connection ----------------------------------------------------------------------
+    def connect(self) -> None:
+        """Open the single session (idempotent); raise LoginError or SourceError."""
+        if self._sa_conn is not None:
+            return
+        try:
+            self._sa_conn = self.engine.connect()
+            self._conn = self._sa_conn.connection.dbapi_connection
+            if self.is_postgres:
+                self._conn.set_session(readonly=True)
+            else:
+                self._sa_conn.exec_driver_sql("PRAGMA query_only = ON")
+                self._sa_conn.commit()
+        except sa.exc.DBAPIError as e:
+            self.close()
+            raise classify_connect_error(e, self.where) from None
+
+    def close(self) -> None:
+        """Close the session; safe to call twice."""
+        conn, self._sa_conn, self._conn = self._sa_conn, None, None
+        if conn is not None:
+            try:
+                conn.invalidate() if self.is_postgres else conn.close()
+            except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is gone
+                pass
+
+    def __enter__(self) -> Source:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+        self.engine.dispose()
+
+    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+        self.connect()
+        cur = self._conn.cursor()
+        try:
+            cur.execute(sql, params or ())
+            rows = cur.fetchall() if cur.description else []
+            self._conn.commit()  # never leave a transaction idle on production
+            return rows
+        except Exception as e:
+            self._fail(e)
+        finally:
+            cur.close()
+
+    def _fail(self, e: Exception):
+        self.close()  # a failed statement aborts the transaction: start clean next time
+        if isinstance(e, sa.exc.DBAPIError) or type(e).__module__.split(".")[0] in (
+                "psycopg2", "sqlite3"):
+            raise classify_connect_error(e, self.where) from None
+        raise e
+
+    def probe(self) -> None:
+        """Run SELECT 1; raise SourceError when the database does not answer."""
+        self._run("SELECT 1")
+
+    def execute(self, sql: str, params: Any = None) -> list[tuple]:
+        """Run one statement in the read-only session and return its rows."""
+        return self._run(sql, params)
+
+    def replay_lag(self) -> float | None:
+        """Return how far the source (a hot standby) is behind its primary, in seconds."""
+        if not self.is_postgres:
+            return None
+        rows = self._run("SELECT CASE WHEN pg_is_in_recovery() THEN "
+                         "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    # -- introspection -------------------------------------------------------------------
+    def describe(self, names: Sequence[str]) -> dict[str, Shape]:
+        """Return the Shape of every named table that exists (one catalog query)."""
+        if not self.is_postgres:
+            return self._describe_generic(names)
+        shapes: dict[str, Shape] = {}
+        pk: dict[str, list[tuple[int, str]]] = {}
+        for (name, relkind, col, sql_type, typname, typtype, cat, notnull, generated,
+             labels, pkpos) in self._run(_DESCRIBE_PG, (list(names),)):
+            shape = shapes.setdefault(name, Shape(name, [], [], relkind))
+            shape.columns.append(Column(col, sql_type, pg_kind(typname, typtype, cat),
+                                        not notnull, bool(generated), tuple(labels or ())))
+            if pkpos:
+                pk.setdefault(name, []).append((pkpos, col))
+        for name, cols in pk.items():
+            shapes[name].primary_key = [c for _, c in sorted(cols)]
+        return shapes
+
+    def _describe_generic(self, names: Sequence[str]) -> dict[str, Shape]:
+        self.connect()
+        insp = sa.inspect(self._sa_conn)
+        shapes = {}
+        for name in names:
+            table = name.split(".", 1)[1]
+            if not insp.has_table(table):
+                continue
+            cols = [Column(c["name"], str(c["type"]), generic_kind(str(c["type"])),
+                           bool(c["nullable"])) for c in insp.get_columns(table)]
+            pk = insp.get_pk_constraint(table).get("constrained_columns") or []
+            shapes[name] = Shape(name, cols, list(pk))
+        return shapes
+
+    # -- reads ---------------------------------------------------------------------------
+    def read_page(self, table: TableSettings, columns: list[Column], order: list[Column],
+                  page: Page, flags: dict[str, str]) -> list[Row]:
+        """Return one keyset page: the columns' values, then one 0/1 value per flag."""
+        sql, params = self._page_sql(table, columns, order, page, flags)
+        if not self.is_postgres:
+            return self._read_generic(sql, params, columns, len(flags))
+        self.connect()
+        cur = self._conn.cursor()
+        try:
+            buf = io.StringIO()
+            cur.copy_expert(f"COPY ({cur.mogrify(sql, params).decode()}) TO STDOUT", buf)
+            self._conn.commit()
+        except Exception as e:
+            self._fail(e)
+        finally:
+            cur.close()
+        rows = parse_copy_text(buf.getvalue())
+        blobs = [i for i, c in enumerate(columns) if c.kind == "bytea"]
+        for row in rows:
+            for i in blobs:
+                if row[i] is not None:
+                    row[i] = bytes.fromhex(row[i])
+        return rows
+
+    def max_cursor(self, table: TableSettings, cursor: Column) -> str | None:
+        """Return the largest cursor value at the source, in replica form."""
+        expr = pg_select_expr(cursor) if self.is_postgres else quote_ident(cursor.name)
+        c = quote_ident(cursor.name)
+        rows = self._run(f"SELECT {expr} FROM {self._ident(table)} WHERE {c} IS NOT NULL "
+                         f"ORDER BY {c} DESC LIMIT 1")
+        return _generic_value(rows[0][0], cursor) if rows else None
+
+    def count(self, table: TableSettings) -> int:
+        """Return the number of rows the table's filter selects at the source."""
+        where = f" WHERE {table.where}" if table.where else ""
+        ident = self._ident(table)
+        return int(self._run(f"SELECT count(*) FROM {ident}{where}")[0][0])
+
+    def _ident(self, table: TableSettings) -> str:
+        if self.is_postgres:
+            return f"{quote_ident(table.schema)}.{quote_ident(table.table)}"
+        return quote_ident(table.table)
+
+    def _param(self, params: list, value: Any, col: Column) -> str:
+        params.append(value)
+        if self.is_postgres:
+            return pg_literal_expr(col)
+        return "?"
+
+    def _page_sql(self, table: TableSettings, columns: list[Column], order: list[Column],
+                  page: Page, flags: dict[str, str]) -> tuple[str, list]:
+        pg = self.is_postgres
+        select = [pg_select_expr(c) if pg else quote_ident(c.name) for c in columns]
+        flag_exprs = dict(flags)
+        if table.where and not page.filtered:
+            flag_exprs["_keep"] = f"coalesce(({table.where}), false)"
+        for expr in flag_exprs.values():
+            select.append(f"(CASE WHEN {expr} THEN 1 ELSE 0 END)")
+        conds, params = [], []
+        if table.where and page.filtered:
+            conds.append(f"({table.where})")
+        if page.null_cursor:
+            conds.append(f"{quote_ident(page.null_cursor)} IS NULL")
+        cursor = order[0] if page.by_cursor else None
+        if cursor is not None:
+            conds.append(f"{quote_ident(cursor.name)} IS NOT NULL")
+            if page.lower_bound is not None and page.after is None:
+                shift = page.lookback if cursor.kind in ("timestamptz", "timestamp") else 0
+                bound = page.lower_bound if pg or not shift else shift_iso(page.lower_bound, -shift)
+                lit = self._param(params, bound, cursor)
+                if shift and pg:
+                    lit = f"{lit} - interval '{float(shift)} seconds'"
+                conds.append(f"{quote_ident(cursor.name)} >= {lit}")
+            if page.upper_bound is not None:
+                lit = self._param(params, page.upper_bound, cursor)
+                conds.append(f"{quote_ident(cursor.name)} <= {lit}")
+        if page.after is not None:
+            lhs = ", ".join(quote_ident(c.name) for c in order)
+            rhs = ", ".join(self._param(params, v, c) for v, c in zip(page.after, order, strict=True))
+            conds.append(f"({lhs}) > ({rhs})")
+        sql = f"SELECT {', '.join(select)} FROM {self._ident(table)}"
+        if conds:
+            sql += " WHERE " + " AND ".join(conds)
+        sql += " ORDER BY " + ", ".join(quote_ident(c.name) for c in order)
+        if page.limit:
+            sql += f" LIMIT {int(page.limit)}"
+        return sql, params
+
+    def _read_generic(self, sql: str, params: list, columns: list[Column], nflags: int) -> list[Row]:
+        rows = self.execute(sql, params)
+        return [[_generic_value(v, c) for v, c in zip(row, columns, strict=False)]
+                + [int(f) for f in row[len(columns):]] for row in rows]
+
+
+def _generic_value(value: Any, col: Column) -> Any:
+    """Return a value from a non-PostgreSQL source in the replica's form."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if col.kind == "json" and not isinstance(value, str):
+        return json.dumps(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value

@@ -1,0 +1,160 @@
+"""The state store: health, sync runs, events, heartbeat and acknowledgements.
+
+One SQLite file (``state.sqlite`` in the state directory), WAL mode, so the readers
+(web, indicator, ``appliance status``) read while the agent writes. Readers depend on
+this file only, never on the source or the tunnel. Events and runs are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import StateError
+
+EVENTS_KEPT = 10_000
+RUNS_KEPT = 2_000
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS tables (
+        name TEXT PRIMARY KEY, replica_name TEXT, last_sync TEXT, rows INTEGER DEFAULT 0,
+        rows_synced_total INTEGER DEFAULT 0, last_error TEXT, error_since TEXT, note TEXT)""",
+    """CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, table_name TEXT,
+        message TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER,
+        rows INTEGER, summary TEXT)""",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Return ISO-8601 UTC with a Z, or None."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class StateStore:
+    """Read and write ``state.sqlite``. Cheap to open; readers open it per request."""
+
+    def __init__(self, state_dir: str | os.PathLike, readonly: bool = False) -> None:
+        self.path = Path(state_dir) / "state.sqlite"
+        try:
+            if readonly:
+                if not self.path.exists():
+                    self.db = sqlite3.connect(":memory:", isolation_level=None)
+                else:
+                    self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                              isolation_level=None, check_same_thread=False)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, isolation_level=None,
+                                          check_same_thread=False)
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA busy_timeout=5000")
+            if not readonly or not self.path.exists():
+                for sql in _SCHEMA:
+                    self.db.execute(sql)
+        except (sqlite3.Error, OSError) as e:
+            raise StateError(f"cannot open the state store {self.path}: {e}. Check "
+                             f"appliance.state_dir exists and is writable by the service "
+                             f"user.") from None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- key/value -----------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.OperationalError:
+            return default  # a store from before a table existed: nothing recorded yet
+        return json.loads(row[0]) if row else default
+
+    def put(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    # -- tables --------------------------------------------------------------------------
+    def record_table(self, name: str, replica_name: str, *, last_sync: str | None = None,
+                     rows: int | None = None, synced: int = 0, error: str | None = None,
+                     note: str | None = None, now: str | None = None) -> None:
+        """Record one table's outcome of a pass (a success clears its error)."""
+        now = now or iso(utcnow())
+        self.db.execute("INSERT OR IGNORE INTO tables (name, replica_name) VALUES (?, ?)",
+                        (name, replica_name))
+        if error is None:
+            self.db.execute(
+                "UPDATE tables SET last_sync = coalesce(?, last_sync), rows = coalesce(?, rows),"
+                " rows_synced_total = rows_synced_total + ?, last_error = NULL,"
+                " error_since = NULL, note = ?, replica_name = ? WHERE name = ?",
+                (last_sync, rows, synced, note, replica_name, name))
+        else:
+            self.db.execute(
+                "UPDATE tables SET last_error = ?, error_since = coalesce(error_since, ?),"
+                " replica_name = ? WHERE name = ?", (error, now, replica_name, name))
+
+    def tables(self) -> dict[str, dict]:
+        try:
+            cur = self.db.execute("SELECT * FROM tables")
+        except sqlite3.OperationalError:
+            return {}
+        cols = [d[0] for d in cur.description]
+        return {r[0]: dict(zip(cols, r, strict=True)) for r in cur}
+
+    # -- events and runs -----------------------------------------------------------------
+    def event(self, kind: str, message: str, table: str | None = None,
+              at: str | None = None) -> None:
+        """Append an event; the log keeps the newest EVENTS_KEPT."""
+        cur = self.db.execute("INSERT INTO events (at, kind, table_name, message) VALUES (?,?,?,?)",
+                              (at or iso(utcnow()), kind, table, message))
+        if cur.lastrowid % 100 == 0:
+            self.db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - EVENTS_KEPT,))
+
+    def events(self, limit: int = 50, before: int | None = None) -> list[dict]:
+        """Return events newest first (keyset paged by id)."""
+        try:
+            cur = self.db.execute(
+                "SELECT id, at, kind, table_name, message FROM events WHERE id < ? "
+                "ORDER BY id DESC LIMIT ?", (before or 2**62, limit))
+        except sqlite3.OperationalError:
+            return []
+        return [dict(zip(("id", "at", "kind", "table", "message"), r, strict=True)) for r in cur]
+
+    def run(self, started: str, finished: str, ok: bool, rows: int, summary: str) -> None:
+        cur = self.db.execute(
+            "INSERT INTO runs (started, finished, ok, rows, summary) VALUES (?,?,?,?,?)",
+            (started, finished, int(ok), rows, summary))
+        if cur.lastrowid % 100 == 0:
+            self.db.execute("DELETE FROM runs WHERE id <= ?", (cur.lastrowid - RUNS_KEPT,))
+
+    def runs(self, limit: int = 20) -> list[dict]:
+        try:
+            cur = self.db.execute("SELECT id, started, finished, ok, rows, summary FROM runs "
+                                  "ORDER BY id DESC LIMIT ?", (limit,))
+        except sqlite3.OperationalError:
+            return []
+        keys = ("id", "started", "finished", "ok", "rows", "summary")
+        return [dict(zip(keys, r, strict=True)) for r in cur]

@@ -1,0 +1,273 @@
+"""One sync pass: for each configured table, copy what changed at the source into the replica.
+
+Per table (BRIEF 4.4):
+- first, an initial copy in key order, resumable: each page and the key reached commit
+  together; the cursor's high-water mark is taken *before* the copy starts, so rows that
+  change during the copy are read again by the first incremental pass;
+- then incremental passes by (cursor, key), starting ``lookback`` before the last cursor
+  read, so transactions that committed late with an older cursor are still seen; pages
+  are upserted, so re-reading is harmless; each page commits with its cursor;
+- rows whose cursor is NULL are re-read by key every pass (they cannot be ordered);
+- tables without a cursor are refreshed whole into a scratch table and swapped in atomically.
+A row that no longer matches the table's ``where`` filter, or that is soft-deleted with
+``soft_delete_action = "drop"``, is removed from the replica when it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .config import SyncSettings, TableSettings
+from .errors import SourceSchemaError
+from .replica import Replica, TableState
+from .source import Page, Row, Shape, Source
+from .state import iso, utcnow
+from .typemap import Column, quote_ident
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TableResult:
+    """What one table's part of a pass did."""
+
+    name: str
+    replica_name: str
+    read: int = 0
+    written: int = 0
+    deleted: int = 0
+    rows: int | None = None
+    last_sync: str | None = None
+    phase: str = ""
+    error: str | None = None
+    note: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class Plan:
+    """How to read one table: the columns fetched, the key, the cursor, the flags."""
+
+    table: TableSettings
+    columns: list[Column]
+    key: list[Column]
+    cursor: Column | None
+    flags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def key_of(self, row: Row) -> list:
+        return [row[self.columns.index(k)] for k in self.key]
+
+
+def make_plan(table: TableSettings, shape: Shape, pg: bool) -> Plan:
+    """Return the read plan for a table, or raise SourceSchemaError naming the config key."""
+    names = {c.name for c in shape.columns}
+    for key_name, wanted in (("primary_key", table.primary_key), ("history", table.history),
+                             ("exclude_columns", table.exclude_columns)):
+        missing = [c for c in wanted if c not in names]
+        if missing:
+            raise SourceSchemaError(f"{table.name}: {key_name} names column(s) "
+                                    f"{', '.join(missing)} that the source table does not have.")
+    for key_name, col in (("cursor", table.cursor), ("soft_delete", table.soft_delete)):
+        if col and col not in names:
+            raise SourceSchemaError(f"{table.name}: {key_name} = \"{col}\" is not a column of the "
+                                    f"source table (columns: {', '.join(sorted(names))}).")
+    columns = [c for c in shape.columns if c.name not in table.exclude_columns]
+    key_names = table.primary_key or shape.primary_key
+    if table.cursor and not key_names:
+        raise SourceSchemaError(f"{table.name} has no primary key, which incremental sync needs "
+                                f"as a tie-breaker. Set primary_key = [...] for it in the config, "
+                                f"or remove cursor to refresh it whole.")
+    plan = Plan(table, columns, [shape.column(k) for k in key_names],
+                shape.column(table.cursor) if table.cursor else None)
+    if table.soft_delete and table.soft_delete_action == "drop":
+        col = shape.column(table.soft_delete)
+        q = quote_ident(col.name)
+        if col.kind == "boolean":
+            plan.flags["_deleted"] = f"coalesce({q}, false)" if pg else f"coalesce({q}, 0) <> 0"
+        else:
+            plan.flags["_deleted"] = f"{q} IS NOT NULL"
+    return plan
+
+
+class TableSync:
+    """Sync one table for one pass."""
+
+    def __init__(self, source: Source, replica: Replica, plan: Plan, settings: SyncSettings,
+                 tick: Callable[[], None] = lambda: None) -> None:
+        self.source, self.replica, self.plan, self.settings = source, replica, plan, settings
+        self.table = plan.table
+        self.name = plan.table.replica_name
+        self.tick = tick
+        self.result = TableResult(plan.table.name, self.name)
+
+    def run(self) -> TableResult:
+        t0 = time.monotonic()
+        st = self._prepare()
+        if st.phase == "full":
+            self._full_refresh(st)
+        else:
+            if st.phase == "initial":
+                self._initial_copy(st)
+            self._incremental(st)
+            self._null_cursor_rows(st)
+        self._finish(st)
+        self.result.phase = st.phase
+        self.result.seconds = time.monotonic() - t0
+        return self.result
+
+    # -- setup ---------------------------------------------------------------------------
+    def _prepare(self) -> TableState:
+        st = self.replica.state(self.name)
+        cols = [[c.name, c.sql_type, c.kind] for c in self.plan.columns]
+        if st is not None and self.replica.table_exists(self.name):
+            self._add_new_columns(st, cols)
+            return st
+        phase = "initial" if self.plan.cursor else "full"
+        hw = self.source.max_cursor(self.table, self.plan.cursor) if self.plan.cursor else None
+        st = TableState(self.name, self.table.name, phase, None, None, None, hw, cols,
+                        [k.name for k in self.plan.key], None, 0, 0)
+        with self.replica.transaction():
+            self.replica.drop_table(self.name)
+            self.replica.create_table(self.name, self.plan.columns, st.key)
+            self.replica.save_state(st)
+        return st
+
+    def _add_new_columns(self, st: TableState, cols: list[list[str]]) -> None:
+        """Add columns the source gained since the replica table was made (evolve)."""
+        known = {c[0] for c in st.columns}
+        new = [c for c in self.plan.columns if c.name not in known]
+        if not new:
+            return
+        with self.replica.transaction() as db:
+            for c in new:
+                db.execute(f"ALTER TABLE {quote_ident(self.name)} ADD COLUMN "
+                           f"{quote_ident(c.name)} {c.replica_type}")
+            st.columns = st.columns + [x for x in cols if x[0] not in known]
+            self.replica.save_state(st)
+
+    # -- reading -------------------------------------------------------------------------
+    def _pages(self, order: list[Column], page: Page):
+        """Yield keyset pages until the source has no more rows."""
+        while True:
+            rows = self.source.read_page(self.table, self.plan.columns, order, page,
+                                         self.plan.flags)
+            self.result.read += len(rows)
+            yield rows
+            if not page.limit or len(rows) < page.limit:
+                return
+            last = rows[-1]
+            page.after = [last[self.plan.columns.index(c)] for c in order]
+            self.tick()
+
+    def _split(self, rows: list[Row], filtered: bool) -> tuple[list[Row], list[list]]:
+        """Return (rows to write, keys to delete) from rows carrying flag values at the end."""
+        n = len(self.plan.columns)
+        flags = list(self.plan.flags) + (["_keep"] if self.table.where and not filtered else [])
+        if not flags:
+            return rows, []
+        drop_at = n + flags.index("_deleted") if "_deleted" in flags else None
+        keep_at = n + flags.index("_keep") if "_keep" in flags else None
+        keep, gone = [], []
+        for row in rows:
+            if (drop_at is not None and row[drop_at] in (1, "1")) or (
+                    keep_at is not None and row[keep_at] in (0, "0")):
+                gone.append(self.plan.key_of(row))
+            else:
+                keep.append(row[:n])
+        return keep, gone
+
+    def _write(self, rows: list[Row], gone: list[list], *, upsert: bool) -> None:
+        names, key = self.plan.names, [k.name for k in self.plan.key]
+        if upsert:
+            self.replica.upsert(self.name, names, key, rows)
+        else:
+            self.replica.insert(self.name, names, rows)
+        if gone:
+            self.replica.delete(self.name, key, gone)
+        self.result.written += len(rows)
+        self.result.deleted += len(gone)
+
+    def _initial_copy(self, st: TableState) -> None:
+        page = Page(after=st.initial_key, limit=self.settings.batch_size, filtered=True)
+        for rows in self._pages(self.plan.key, page):
+            keep, _ = self._split(rows, filtered=True)
+            with self.replica.transaction():
+                self._write(keep, [], upsert=False)
+                if rows:
+                    st.initial_key = self.plan.key_of(rows[-1])
+                self.replica.save_state(st)
+        with self.replica.transaction():
+            st.phase, st.cursor_value, st.cursor_key = "incremental", st.initial_hw, None
+            self.replica.save_state(st)
+        log.info("%s: initial copy done (%d rows)", self.table.name, self.result.written)
+
+    def _incremental(self, st: TableState) -> None:
+        order = [self.plan.cursor, *self.plan.key]
+        upper = self.source.max_cursor(self.table, self.plan.cursor)
+        if upper is None:
+            return
+        page = Page(lower_bound=st.cursor_value, upper_bound=upper,
+                    lookback=self.settings.lookback, limit=self.settings.batch_size,
+                    by_cursor=True, filtered=False)
+        ci = self.plan.columns.index(self.plan.cursor)
+        for rows in self._pages(order, page):
+            if not rows:
+                break
+            keep, gone = self._split(rows, filtered=False)
+            with self.replica.transaction():
+                self._write(keep, gone, upsert=True)
+                st.cursor_value, st.cursor_key = rows[-1][ci], self.plan.key_of(rows[-1])
+                self.replica.save_state(st)
+
+    def _null_cursor_rows(self, st: TableState) -> None:
+        if not self.plan.cursor.nullable:
+            return
+        page = Page(limit=self.settings.batch_size, filtered=False,
+                    null_cursor=self.plan.cursor.name)
+        for rows in self._pages(self.plan.key, page):
+            keep, gone = self._split(rows, filtered=False)
+            with self.replica.transaction():
+                self._write(keep, gone, upsert=True)
+
+    def _full_refresh(self, st: TableState) -> None:
+        limit = self.settings.full_refresh_max_rows
+        count = self.source.count(self.table)
+        if count > limit:
+            raise SourceSchemaError(
+                f"{self.table.name} has {count} rows and no cursor; refreshing it whole each pass "
+                f"is refused above sync.full_refresh_max_rows = {limit}. Set cursor for it, or "
+                f"raise that limit.")
+        tmp = f"_appliance_tmp_{self.name}"
+        with self.replica.transaction():
+            self.replica.drop_table(tmp)
+            self.replica.create_table(tmp, self.plan.columns, st.key)
+        page = Page(limit=self.settings.batch_size if self.plan.key else 0, filtered=True)
+        saved_name, self.name = self.name, tmp
+        try:
+            for rows in self._pages(self.plan.key or self.plan.columns, page):
+                keep, _ = self._split(rows, filtered=True)
+                with self.replica.transaction():
+                    self._write(keep, [], upsert=False)
+        finally:
+            self.name = saved_name
+        with self.replica.transaction():  # the swap: readers see old or new, never half
+            self.replica.drop_table(self.name)
+            self.replica.rename_table(tmp, self.name)
+            self.replica.save_state(st)
+        if not self.plan.key:
+            self.result.note = "no primary key: refreshed whole each pass"
+
+    def _finish(self, st: TableState) -> None:
+        with self.replica.transaction():
+            st.last_sync = iso(utcnow())
+            st.rows = self.replica.count(self.name)
+            st.rows_synced_total += self.result.written
+            self.replica.save_state(st)
+        self.result.rows, self.result.last_sync = st.rows, st.last_sync

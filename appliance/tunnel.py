@@ -1,0 +1,329 @@
+"""The SSH tunnel to the bastion: host key pinned, local end on 127.0.0.1, only our key.
+
+sshtunnel's defaults are unsafe for us (BRIEF 4.1): it checks no host key unless given
+one, binds 0.0.0.0, and quietly tries every key in ~/.ssh and the agent. We pin the key
+from ``known_hosts``, bind loopback, and offer only the configured key.
+
+The forwarder runs in a child process (``python -m appliance.tunnel``) so paramiko's
+encryption does not share a GIL with the copy. The parent sends the settings (secrets
+included) over the child's stdin, never argv; the child answers one JSON line, then
+lives until its stdin closes (so a killed agent never leaves a tunnel behind) or the
+SSH session dies (it reports why and exits).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import paramiko
+
+from . import errors
+from .config import SSHSettings
+from .errors import HostKeyError, SecretError, TunnelError
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Return the OpenSSH-style SHA256 fingerprint of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _host_entry(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def known_keys(ssh: SSHSettings) -> dict[str, paramiko.PKey]:
+    """Return {key type: key} pinned for the bastion in ssh.known_hosts."""
+    try:
+        hostkeys = paramiko.HostKeys(ssh.known_hosts)
+    except FileNotFoundError:
+        raise HostKeyError(f"ssh.known_hosts: {ssh.known_hosts} does not exist. Pin the "
+                           f"bastion's key: ssh-keyscan -p {ssh.port} {ssh.host} > "
+                           f"{ssh.known_hosts} (then check its fingerprint with the bastion's "
+                           f"admin).") from None
+    except (OSError, paramiko.SSHException) as e:
+        raise HostKeyError(f"ssh.known_hosts: cannot read {ssh.known_hosts}: {e}") from None
+    entry = hostkeys.lookup(_host_entry(ssh.host, ssh.port))
+    return dict(entry) if entry else {}
+
+
+def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except socket.gaierror as e:
+        raise TunnelError(f"ssh.host: cannot resolve bastion {host}: {e.strerror}. Check the "
+                          f"name and the Pi's DNS.") from None
+    except TimeoutError:
+        raise TunnelError(f"bastion {host}:{port} did not answer within {timeout:.0f}s. Check "
+                          f"ssh.host, ssh.port and that the network allows SSH.") from None
+    except OSError as e:
+        raise TunnelError(f"cannot reach bastion {host}:{port}: {e.strerror or e}. Check "
+                          f"ssh.host, ssh.port and that sshd runs there.") from None
+
+
+def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
+    """Return the host key the server presents (key exchange only, no authentication)."""
+    sock = _connect_socket(host, port, timeout)
+    transport = paramiko.Transport(sock)
+    try:
+        if key_types:
+            # Ask for a key type we have pinned, so a server with several keys shows that one.
+            supported = [k for k in key_types if k in transport._preferred_keys]
+            if supported:
+                transport.get_security_options().key_types = supported
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except paramiko.SSHException as e:
+        raise TunnelError(f"SSH handshake with {host}:{port} failed: {e}") from None
+    finally:
+        transport.close()
+
+
+def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
+    """Return the bastion's key after checking it against known_hosts; refuse unknown or changed."""
+    pinned = known_keys(ssh)
+    key = presented_key(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
+    entry = _host_entry(ssh.host, ssh.port)
+    if not pinned:
+        raise HostKeyError(
+            f"the bastion {entry} is not in {ssh.known_hosts}; it presented {key.get_name()} "
+            f"{fingerprint(key)}. Refusing to connect. If the bastion's admin confirms this "
+            f"fingerprint, add it: ssh-keyscan -p {ssh.port} {ssh.host} >> {ssh.known_hosts}")
+    expected = pinned.get(key.get_name())
+    if expected is None or expected.asbytes() != key.asbytes():
+        want = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in pinned.values())
+        raise HostKeyError(
+            f"HOST KEY CHANGED for bastion {entry}: it presented {key.get_name()} "
+            f"{fingerprint(key)} but {ssh.known_hosts} pins {want}. Refusing to connect. "
+            f"This can be an attack; if the bastion was rebuilt, confirm the new fingerprint "
+            f"with its admin, then remove the old line (ssh-keygen -R '{entry}' -f "
+            f"{ssh.known_hosts}) and add the new one.")
+    return key
+
+
+def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
+    """Return the private key in ``path``; clear errors for missing, open or encrypted keys."""
+    from .secrets import check_private_file
+
+    check_private_file(path, "ssh.key_file")
+    try:
+        return paramiko.PKey.from_path(path, password=passphrase)
+    except paramiko.PasswordRequiredException:
+        raise SecretError(f"ssh.key_file: {path} is encrypted with a passphrase. Use a key "
+                          f"without one for the appliance (ssh-keygen -t ed25519 -N '').") from None
+    except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, UnicodeDecodeError) as e:
+        raise SecretError(f"ssh.key_file: {path} is not a usable private key ({e}). Create "
+                          f"one with: ssh-keygen -t ed25519 -N '' -f {path}") from None
+
+
+@dataclass
+class TunnelSpec:
+    """Everything the child needs, sent over its stdin (secrets never on argv)."""
+
+    host: str
+    port: int
+    user: str
+    key_file: str
+    password: str | None
+    known_hosts: str
+    keepalive: float
+    connect_timeout: float
+    remote_host: str
+    remote_port: int
+
+
+def _check_forwarding(transport: paramiko.Transport, spec: TunnelSpec) -> None:
+    """Open one forwarded channel now, so a refused permitopen is reported at start."""
+    try:
+        chan = transport.open_channel("direct-tcpip", (spec.remote_host, spec.remote_port),
+                                      ("127.0.0.1", 0), timeout=spec.connect_timeout)
+    except paramiko.ChannelException as e:
+        raise TunnelError(
+            f"the bastion refused to forward to {spec.remote_host}:{spec.remote_port} "
+            f"({e.text or e}). Check source.host/source.port as the bastion sees them, and the "
+            f"permitopen= option of the key's authorized_keys line on the bastion.") from None
+    except paramiko.SSHException as e:
+        raise TunnelError(f"forwarding to {spec.remote_host}:{spec.remote_port} failed: {e}") from None
+    chan.close()
+
+
+def open_forwarder(spec: TunnelSpec):
+    """Start an sshtunnel forwarder in this process and return it (caller stops it)."""
+    import sshtunnel
+
+    ssh = SSHSettings(spec.host, spec.port, spec.user, spec.key_file, "", "",
+                      spec.known_hosts, spec.keepalive, spec.connect_timeout)
+    host_key = pinned_host_key(ssh)
+    pkey = load_private_key(spec.key_file) if spec.key_file else None
+    quiet = logging.getLogger("appliance.sshtunnel")
+    quiet.setLevel(logging.CRITICAL)
+    forwarder = sshtunnel.SSHTunnelForwarder(
+        (spec.host, spec.port),
+        ssh_username=spec.user,
+        ssh_pkey=pkey,
+        ssh_password=spec.password if not pkey else None,
+        ssh_host_key=host_key,
+        allow_agent=False,
+        host_pkey_directories=[],
+        remote_bind_address=(spec.remote_host, spec.remote_port),
+        local_bind_address=("127.0.0.1", 0),
+        set_keepalive=spec.keepalive,
+        logger=quiet,
+    )
+    sshtunnel.SSH_TIMEOUT = spec.connect_timeout
+    sshtunnel.TUNNEL_TIMEOUT = spec.connect_timeout
+    try:
+        forwarder.start()
+    except sshtunnel.BaseSSHTunnelForwarderError as e:
+        forwarder.stop(force=True)
+        raise TunnelError(
+            f"the bastion {spec.host}:{spec.port} refused the login of {spec.user!r} with "
+            f"{'ssh.key_file ' + spec.key_file if pkey else 'the configured password'} ({e}). "
+            f"Check the user and that the key's public half is in the bastion's "
+            f"authorized_keys.") from None
+    try:
+        _check_forwarding(forwarder._transport, spec)
+    except TunnelError:
+        forwarder.stop(force=True)
+        raise
+    return forwarder
+
+
+def _child_main() -> int:
+    """Run the forwarder for a parent process; see the module docstring for the protocol."""
+    spec = TunnelSpec(**json.loads(sys.stdin.readline()))
+    out = sys.stdout
+
+    def say(**msg):
+        out.write(json.dumps(msg) + "\n")
+        out.flush()
+
+    try:
+        forwarder = open_forwarder(spec)
+    except errors.ApplianceError as e:
+        say(error=type(e).__name__, message=str(e))
+        return 2
+    say(port=forwarder.local_bind_port)
+    parent_gone = threading.Event()
+
+    def watch_stdin():
+        sys.stdin.read()  # returns at EOF: the parent closed us or died
+        parent_gone.set()
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
+    code = 0
+    while not parent_gone.wait(0.5):
+        if not forwarder.is_active:
+            say(down=f"the SSH session to {spec.host}:{spec.port} ended")
+            code = 3
+            break
+    forwarder.stop(force=True)
+    return code
+
+
+class Tunnel:
+    """A tunnel to ``remote`` through the bastion, owned by a child process."""
+
+    def __init__(self, spec: TunnelSpec) -> None:
+        self.spec = spec
+        self.local_port: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    @classmethod
+    def from_config(cls, ssh: SSHSettings, remote_host: str, remote_port: int,
+                    password: str | None) -> Tunnel:
+        return cls(TunnelSpec(ssh.host, ssh.port, ssh.user, ssh.key_file, password,
+                              ssh.known_hosts, ssh.keepalive, ssh.connect_timeout,
+                              remote_host, remote_port))
+
+    def open(self) -> Tunnel:
+        """Start the child and wait until it forwards, or raise its error."""
+        if self.spec.key_file:
+            load_private_key(self.spec.key_file)  # fail fast here with the file's own message
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "appliance.tunnel"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self._proc.stdin.write(json.dumps(self.spec.__dict__) + "\n")
+        self._proc.stdin.flush()
+        line = self._read_line(timeout=self.spec.connect_timeout * 3 + 5)
+        msg = json.loads(line) if line else {}
+        if "port" not in msg:
+            self.close()
+            if "error" in msg:
+                cls = getattr(errors, msg["error"], TunnelError)
+                raise cls(msg["message"])
+            raise TunnelError(f"the tunnel process failed to start: "
+                              f"{(self._stderr_tail() or 'no output')}")
+        self.local_port = int(msg["port"])
+        return self
+
+    def _read_line(self, timeout: float) -> str:
+        result: list[str] = []
+        reader = threading.Thread(target=lambda: result.append(self._proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return result[0] if result else ""
+
+    def _stderr_tail(self) -> str:
+        try:
+            _, err = self._proc.communicate(timeout=1)
+        except (subprocess.TimeoutExpired, ValueError):
+            return ""
+        return (err or "").strip().splitlines()[-1:][0] if (err or "").strip() else ""
+
+    def is_up(self) -> bool:
+        """Return True while the child runs and its SSH session is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def close(self) -> None:
+        """Stop the child (closing its stdin asks it to stop; kill if it hangs)."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+    def __enter__(self) -> Tunnel:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def wait_port(port: int, deadline: float) -> bool:
+    """Return True once 127.0.0.1:port accepts connections, False at the deadline."""
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main())

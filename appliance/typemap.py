@@ -1,0 +1,126 @@
+"""How each source column type is read and stored so that nothing is lost (BRIEF 4.3).
+
+Conversion happens in the SELECT at the source wherever possible (timestamps to
+ISO-8601 UTC text, booleans to 0/1, arrays to JSON), so the copy loop only moves
+strings and SQLite's column affinity does the rest. The README's type table is this file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+# kind -> replica column type (SQLite declared type; its affinity does the conversion)
+REPLICA_TYPES = {
+    "integer": "INTEGER",
+    "float": "REAL",
+    "numeric": "TEXT",  # exact decimal text; REAL would round
+    "boolean": "INTEGER",  # 0 / 1
+    "timestamptz": "TEXT",  # 2024-05-01T12:00:00.123456Z
+    "timestamp": "TEXT",  # 2024-05-01T12:00:00.123456 (no zone: flagged naive)
+    "date": "TEXT",
+    "time": "TEXT",
+    "interval": "TEXT",  # ISO-8601 duration, e.g. P1DT2H
+    "uuid": "TEXT",
+    "json": "TEXT",
+    "array": "TEXT",  # JSON array
+    "bytea": "BLOB",
+    "text": "TEXT",
+    "enum": "TEXT",
+    "other": "TEXT",  # tsvector, inet, money ...: PostgreSQL's text form
+}
+
+_PG_KINDS = {
+    "int2": "integer", "int4": "integer", "int8": "integer", "oid": "integer",
+    "float4": "float", "float8": "float", "numeric": "numeric",
+    "bool": "boolean", "timestamptz": "timestamptz", "timestamp": "timestamp",
+    "date": "date", "time": "time", "timetz": "time", "interval": "interval",
+    "uuid": "uuid", "json": "json", "jsonb": "json", "bytea": "bytea",
+    "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
+}
+
+NOTES = {
+    "timestamp": "timestamp without time zone: stored naive, as the source wrote it",
+    "float": "floating point: NaN and Infinity are stored as text",
+    "other": "stored as PostgreSQL's text form",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One source column: its name, SQL type text, kind, nullability."""
+
+    name: str
+    sql_type: str  # format_type(), e.g. "numeric(12,2)", "character varying(20)"
+    kind: str
+    nullable: bool = True
+    generated: bool = False
+    enum_labels: tuple[str, ...] = ()
+
+    @property
+    def replica_type(self) -> str:
+        return REPLICA_TYPES[self.kind]
+
+
+def pg_kind(typname: str, typtype: str, typcategory: str) -> str:
+    """Return our kind for a PostgreSQL type (domains already resolved to their base)."""
+    if typcategory == "A":
+        return "array"
+    if typtype == "e":
+        return "enum"
+    return _PG_KINDS.get(typname, "other")
+
+
+def quote_ident(name: str) -> str:
+    """Return ``name`` as a double-quoted SQL identifier (spaces, case, quotes kept)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def pg_select_expr(col: Column) -> str:
+    """Return the SQL expression that reads ``col`` in its replica form at the source."""
+    c = quote_ident(col.name)
+    k = col.kind
+    if k == "timestamptz":
+        # to_char gives NULL for +-infinity; keep those as their text instead of losing them.
+        return (f"coalesce(to_char({c} AT TIME ZONE 'UTC', "
+                f"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), {c}::text)")
+    if k == "timestamp":
+        return f"coalesce(to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), {c}::text)"
+    if k == "boolean":
+        return f"{c}::int"
+    if k == "array":
+        return f"array_to_json({c})::text"
+    if k == "bytea":
+        return f"encode({c}, 'hex')"
+    return c
+
+
+def pg_literal_expr(col: Column) -> str:
+    """Return the SQL that turns a replica-form value (a %s parameter) back into ``col``'s type."""
+    if col.kind == "bytea":
+        return "decode(%s, 'hex')"
+    if col.kind == "boolean":
+        return "(%s)::int::boolean"
+    return f"(%s)::{col.sql_type}"
+
+
+def generic_kind(type_name: str) -> str:
+    """Return our kind for a column of a non-PostgreSQL source (the SQLite demo)."""
+    t = type_name.upper()
+    for marker, kind in (("INT", "integer"), ("BOOL", "boolean"), ("TIMESTAMPTZ", "timestamptz"),
+                         ("TIMESTAMP", "timestamp"), ("DATETIME", "timestamp"), ("DATE", "date"),
+                         ("NUMERIC", "numeric"), ("DECIMAL", "numeric"), ("REAL", "float"),
+                         ("FLOA", "float"), ("DOUB", "float"), ("JSON", "json"), ("BLOB", "bytea"),
+                         ("UUID", "uuid")):
+        if marker in t:
+            return kind
+    return "text"
+
+
+def shift_iso(value: str, seconds: float) -> str:
+    """Return an ISO-8601 timestamp text moved by ``seconds``, in the same form."""
+    from datetime import datetime
+
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00")) + timedelta(seconds=seconds)
+    out = dt.isoformat(timespec="microseconds")
+    return out.replace("+00:00", "Z")

@@ -1,0 +1,1 @@
+"""Real parts for tests and benchmarks: a throwaway PostgreSQL cluster and a loopback sshd."""
