@@ -9,10 +9,10 @@ Secrets are never read here: only the paths or variable names that hold them
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,7 +212,7 @@ def _section(raw: dict, prefix: str, settings: list[Setting], problems: list[Pro
     """Return {name: value} for one section, recording every problem."""
     known = {s.name for s in settings}
     for extra in sorted(set(raw) - known):
-        close = [k for k in known if k.replace("_", "") == extra.replace("_", "").lower()]
+        close = difflib.get_close_matches(extra.lower(), sorted(known), n=1, cutoff=0.75)
         hint = f'did you mean "{close[0]}"?' if close else f"known keys: {', '.join(sorted(known))}"
         problems.append(Problem(f"{prefix}.{extra}", "unknown key", hint))
     out = {}
@@ -496,5 +496,3 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
                                    "fix the syntax at the line and column shown")], path) from None
     return parse(data, path, environ)
 
-
-Loader = Callable[[], Config]

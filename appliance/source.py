@@ -161,6 +161,8 @@ class Source:
     def __init__(self, url: sa.URL | str, statement_timeout: float = 60.0,
                  connect_timeout: float = 5.0, where: str = "") -> None:
         url = sa.make_url(url)
+        if url.drivername in ("postgresql", "postgres"):
+            url = url.set(drivername="postgresql+psycopg2")  # the driver we ship
         self.where = where or f"{url.host or url.database}:{url.port or ''}".rstrip(":")
         self.port = url.port
         self.is_postgres = url.get_backend_name() == "postgresql"

@@ -187,7 +187,7 @@ def open_forwarder(spec: TunnelSpec):
     try:
         forwarder.start()
     except sshtunnel.BaseSSHTunnelForwarderError as e:
-        forwarder.stop(force=True)
+        _abandon(forwarder)
         raise TunnelError(
             f"the bastion {spec.host}:{spec.port} refused the login of {spec.user!r} with "
             f"{'ssh.key_file ' + spec.key_file if pkey else 'the configured password'} ({e}). "
@@ -199,6 +199,15 @@ def open_forwarder(spec: TunnelSpec):
         forwarder.stop(force=True)
         raise
     return forwarder
+
+
+def _abandon(forwarder) -> None:
+    """Release a forwarder whose start failed (its stop() would wait for a loop never run)."""
+    for server in getattr(forwarder, "_server_list", []):
+        server.server_close()
+    transport = getattr(forwarder, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _child_main() -> int:
@@ -261,12 +270,12 @@ class Tunnel:
         line = self._read_line(timeout=self.spec.connect_timeout * 3 + 5)
         msg = json.loads(line) if line else {}
         if "port" not in msg:
+            detail = "" if "error" in msg else self._stderr_tail()
             self.close()
             if "error" in msg:
                 cls = getattr(errors, msg["error"], TunnelError)
                 raise cls(msg["message"])
-            raise TunnelError(f"the tunnel process failed to start: "
-                              f"{(self._stderr_tail() or 'no output')}")
+            raise TunnelError(f"the tunnel process failed to start: {detail or 'no output'}")
         self.local_port = int(msg["port"])
         return self
 

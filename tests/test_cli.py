@@ -1,0 +1,30 @@
+"""Every command has help text; user mistakes never end in a traceback."""
+
+from __future__ import annotations
+
+import click
+from click.testing import CliRunner
+
+from appliance.cli import main
+
+
+def all_commands(group: click.Group, prefix=()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name), cmd
+        if isinstance(cmd, click.Group):
+            yield from all_commands(cmd, (*prefix, name))
+
+
+def test_cli_every_command_has_help():
+    for path, cmd in all_commands(main):
+        assert cmd.help and cmd.help.strip(), f"appliance {' '.join(path)} has no help"
+        result = CliRunner().invoke(main, [*path, "--help"])
+        assert result.exit_code == 0, path
+
+
+def test_cli_bad_interval_is_a_clean_error(tmp_path):
+    path = tmp_path / "a.toml"
+    path.write_text('[source]\nhost = "db"\ndatabase = "d"\nuser = "u"\n[[tables]]\nname = "t"\n'
+                    f'[appliance]\nstate_dir = "{tmp_path}"\n')
+    result = CliRunner().invoke(main, ["--config", str(path), "sync", "--interval", "soon"])
+    assert result.exit_code == 2 and "--interval" in result.output

@@ -1,0 +1,124 @@
+"""Health from the state store: states by lag, source outages, agent liveness, ack, exit codes."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from appliance import health
+from appliance.cli import main
+from appliance.config import parse
+from appliance.state import StateStore, iso, utcnow
+
+
+@pytest.fixture
+def setup(tmp_path):
+    cfg = parse({"appliance": {"state_dir": str(tmp_path)},
+                 "source": {"host": "db", "database": "d", "user": "u"},
+                 "sync": {"warn_lag": "10m", "max_lag": "1h", "interval": "30s"},
+                 "tables": [{"name": "public.orders"}, {"name": "public.items"}]})
+    path = tmp_path / "a.toml"
+    path.write_text(f'[appliance]\nstate_dir = "{tmp_path}"\n[source]\nhost = "db"\n'
+                    'database = "d"\nuser = "u"\n[sync]\nwarn_lag = "10m"\nmax_lag = "1h"\n'
+                    '[[tables]]\nname = "public.orders"\n[[tables]]\nname = "public.items"\n')
+    return cfg, path
+
+
+def synced(store, ago: dict[str, float], beat_ago: float = 1):
+    now = utcnow()
+    for name, seconds in ago.items():
+        store.record_table(name, name.split(".")[1], last_sync=iso(now - timedelta(seconds=seconds)),
+                           rows=5)
+    store.put("source", {"tunnel": "direct", "database": "up", "last_error": "", "down": False})
+    store.put("agent", {"running": True, "heartbeat": iso(now - timedelta(seconds=beat_ago)),
+                        "interval": 30})
+
+
+def status(path):
+    result = CliRunner().invoke(main, ["--config", str(path), "status", "--json"])
+    return result.exit_code, json.loads(result.output)
+
+
+@pytest.mark.parametrize("ages,state,code", [
+    ({"public.orders": 5, "public.items": 5}, "ok", 0),
+    ({"public.orders": 5, "public.items": 700}, "lagging", 1),
+    ({"public.orders": 4000, "public.items": 700}, "outage", 2),
+])
+def test_health_state_follows_lag(setup, ages, state, code):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, ages)
+    exit_code, doc = status(path)
+    assert (doc["state"], exit_code) == (state, code)
+    assert {t["name"]: t["state"] for t in doc["tables"]}["public.orders"] in ("ok", state)
+    assert doc["agent"]["running"] is True
+    if state != "ok":
+        assert "warn_lag" in doc["reason"] or "max_lag" in doc["reason"]
+
+
+def test_health_lagging_since_is_when_the_threshold_was_crossed(setup):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5, "public.items": 900})
+    _, doc = status(path)
+    since = health.parse_iso(doc["since"])
+    expected = utcnow() - timedelta(seconds=900) + timedelta(seconds=600)
+    assert abs((since - expected).total_seconds()) < 5
+
+
+def test_health_dead_agent_is_reported_but_state_follows_data(setup):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5, "public.items": 5}, beat_ago=600)
+    code, doc = status(path)
+    assert doc["agent"]["running"] is False and doc["state"] == "ok" and code == 0
+    text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
+    assert "NOT RUNNING since" in text
+
+
+def test_health_source_down_is_an_outage_with_its_reason(setup):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5, "public.items": 5})
+        store.put("source", {"tunnel": "down", "database": "down", "down": True,
+                             "last_error": "cannot reach bastion b:22: Connection refused."})
+    code, doc = status(path)
+    assert code == 2 and doc["state"] == "outage"
+    assert "Connection refused" in doc["reason"] and doc["source"]["tunnel"] == "down"
+
+
+def test_health_ack_marks_the_alert_and_a_new_state_clears_it(setup):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 4000, "public.items": 5})
+        health.update(cfg, store)
+    assert CliRunner().invoke(main, ["--config", str(path), "ack"]).output.strip() == "acknowledged"
+    assert status(path)[1]["acknowledged"] is True
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 700, "public.items": 5})
+        health.update(cfg, store)
+        events = [e["kind"] for e in store.events()]
+    doc = status(path)[1]
+    assert doc["state"] == "lagging" and doc["acknowledged"] is False
+    assert "ack" in events and events.count("state") == 2
+
+
+def test_health_empty_store_first_boot(setup):
+    cfg, path = setup
+    code, doc = status(path)
+    assert doc["agent"] == {"running": False, "last_heartbeat": None, "pid": None}
+    assert doc["state"] in ("lagging", "outage") and code in (1, 2)
+    assert [t["lag_seconds"] for t in doc["tables"]] == [None, None]
+
+
+def test_health_events_are_bounded(setup, monkeypatch):
+    cfg, _ = setup
+    monkeypatch.setattr("appliance.state.EVENTS_KEPT", 50)
+    with StateStore(cfg.state_dir) as store:
+        for i in range(500):
+            store.event("test", f"event {i}")
+        count = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert count <= 150

@@ -1,0 +1,134 @@
+"""The tunnel against a real sshd: pinned host key, our key only, clear errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from appliance.errors import HostKeyError, SecretError, TunnelError
+from appliance.tunnel import Tunnel, TunnelSpec, fingerprint, presented_key
+from support.sshd import Sshd, keygen
+
+
+def spec_for(server: Sshd, pg, **over) -> TunnelSpec:
+    os.chmod(server.client_key, 0o600)
+    values = dict(host="127.0.0.1", port=server.port, user=server.user,
+                  key_file=str(server.client_key), password=None,
+                  known_hosts=str(server.known_hosts), keepalive=5, connect_timeout=5,
+                  remote_host="127.0.0.1", remote_port=pg.port)
+    values.update(over)
+    return TunnelSpec(**values)
+
+
+@pytest.fixture
+def own_sshd():
+    server = Sshd().start()
+    yield server
+    server.destroy()
+
+
+def test_tunnel_forwards_to_the_database_on_loopback(sshd, pg):
+    import psycopg2
+
+    with Tunnel(spec_for(sshd, pg)) as tunnel:
+        assert tunnel.is_up()
+        conn = psycopg2.connect(host="127.0.0.1", port=tunnel.local_port, user="postgres",
+                                password="super-secret-pw", dbname="postgres")
+        with conn.cursor() as cur:
+            cur.execute("SELECT 42")
+            assert cur.fetchone() == (42,)
+        conn.close()
+        # bound to loopback only, never 0.0.0.0
+        from pathlib import Path
+
+        listening = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
+        port_hex = f":{tunnel.local_port:04X} "
+        lines = [line for line in listening.splitlines() if port_hex in line.split()[1] + " "]
+        assert lines and all(line.split()[1].startswith("0100007F") for line in lines)
+    assert not tunnel.is_up()
+
+
+def test_tunnel_unknown_host_key_is_refused_with_fingerprint(sshd, pg, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    with pytest.raises(HostKeyError) as e:
+        Tunnel(spec_for(sshd, pg, known_hosts=str(empty))).open()
+    key = presented_key("127.0.0.1", sshd.port, [], 5)
+    assert fingerprint(key) in str(e.value)
+    assert "not in" in str(e.value) and "ssh-keyscan" in str(e.value)
+
+
+def test_tunnel_changed_host_key_is_refused(own_sshd, pg):
+    own_sshd.stop()
+    own_sshd.regenerate_host_key()  # known_hosts still pins the old key
+    own_sshd.start()
+    with pytest.raises(HostKeyError) as e:
+        Tunnel(spec_for(own_sshd, pg)).open()
+    assert "HOST KEY CHANGED" in str(e.value)
+    new = presented_key("127.0.0.1", own_sshd.port, [], 5)
+    assert fingerprint(new) in str(e.value)
+
+
+def test_tunnel_wrong_key_gives_a_clear_message(sshd, pg, tmp_path):
+    other = tmp_path / "other_key"
+    keygen(other)
+    with pytest.raises(TunnelError) as e:
+        Tunnel(spec_for(sshd, pg, key_file=str(other))).open()
+    assert "refused the login" in str(e.value)
+    assert str(other) in str(e.value) and "authorized_keys" in str(e.value)
+
+
+def test_tunnel_does_not_try_keys_from_home_ssh(sshd, pg, tmp_path, monkeypatch):
+    # The right key sits in ~/.ssh; the configured one is wrong: we must still fail.
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(sshd.client_key, home / ".ssh" / "id_ed25519")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    other = tmp_path / "other_key"
+    keygen(other)
+    with pytest.raises(TunnelError):
+        Tunnel(spec_for(sshd, pg, key_file=str(other))).open()
+
+
+def test_tunnel_key_file_readable_by_others_is_refused(sshd, pg, tmp_path):
+    loose = tmp_path / "loose_key"
+    shutil.copy(sshd.client_key, loose)
+    os.chmod(loose, 0o644)
+    with pytest.raises(SecretError) as e:
+        Tunnel(spec_for(sshd, pg, key_file=str(loose))).open()
+    assert "chmod 600" in str(e.value)
+
+
+def test_tunnel_unreachable_bastion_is_reported(pg, tmp_path, sshd):
+    from support.pg import free_port
+
+    with pytest.raises(TunnelError) as e:
+        Tunnel(spec_for(sshd, pg, port=free_port())).open()
+    assert "cannot reach bastion" in str(e.value) or "not in" in str(e.value)
+
+
+def test_tunnel_forwarding_refused_by_permitopen(pg):
+    server = Sshd(permitopen="127.0.0.1:1").start()
+    try:
+        with pytest.raises(TunnelError) as e:
+            Tunnel(spec_for(server, pg)).open()
+        assert "refused to forward" in str(e.value) and "permitopen" in str(e.value)
+    finally:
+        server.destroy()
+
+
+def test_tunnel_cut_is_noticed(own_sshd, pg):
+    import time
+
+    tunnel = Tunnel(spec_for(own_sshd, pg)).open()
+    try:
+        own_sshd.stop()
+        deadline = time.monotonic() + 15
+        while tunnel.is_up() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not tunnel.is_up()
+    finally:
+        tunnel.close()
