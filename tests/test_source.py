@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from conftest import RO_PASSWORD, RO_USER
 
 from appliance.cli import main
 from appliance.errors import LoginError, SourceError
 from appliance.source import Source, parse_copy_text
-from conftest import RO_PASSWORD, RO_USER
 
 
 def ro_source(pg, password=RO_PASSWORD, timeout=60.0) -> Source:

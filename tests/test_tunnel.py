@@ -6,10 +6,10 @@ import os
 import shutil
 
 import pytest
+from support.sshd import Sshd, keygen
 
 from appliance.errors import HostKeyError, SecretError, TunnelError
 from appliance.tunnel import Tunnel, TunnelSpec, fingerprint, presented_key
-from support.sshd import Sshd, keygen
 
 
 def spec_for(server: Sshd, pg, **over) -> TunnelSpec:
