@@ -1,0 +1,30 @@
+"""The demo runs the real agent and health code: green, then red during the outage, then green."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from appliance.demo import run_demo
+from appliance.state import StateStore
+
+
+def test_demo_shows_ok_outage_ok(tmp_path, capsys):
+    run_demo(str(tmp_path), duration=14, outage=(5, 4), tick=0.5)
+    with StateStore(tmp_path / "state") as store:
+        changes = [e["message"].split(":")[0] for e in reversed(store.events()) if e["kind"] == "state"]
+    assert "ok -> outage" in changes and "outage -> ok" in changes
+    assert changes.index("ok -> outage") < changes.index("outage -> ok")
+    out = capsys.readouterr().out
+    assert "OUTAGE" in out and "simulated outage" in out
+    replica = sqlite3.connect(tmp_path / "state" / "replica.sqlite")
+    source = sqlite3.connect(tmp_path / "source.sqlite")
+    try:
+        # the test customer is filtered out at the source; soft-deleted orders are mirrored
+        assert replica.execute("SELECT count(*) FROM customers WHERE is_test").fetchone() == (0,)
+        assert replica.execute("SELECT count(*) FROM order_statuses").fetchone() == (4,)
+        assert replica.execute("SELECT count(*) FROM orders").fetchone()[0] > 40
+        assert source.execute("SELECT count(*) FROM orders").fetchone()[0] >= \
+            replica.execute("SELECT count(*) FROM orders").fetchone()[0]
+    finally:
+        replica.close()
+        source.close()
