@@ -9,9 +9,7 @@ PostgreSQL and with plain SELECTs on other databases (the SQLite demo source).
 
 from __future__ import annotations
 
-import io
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -105,35 +103,6 @@ def pg_session_options(statement_timeout: float) -> str:
         "extra_float_digits": "3",
     }
     return " ".join(f"-c {k}={v}" for k, v in opts.items())
-
-
-_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
-_ESCAPE_RE = re.compile(r"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)")
-
-
-def _unescape(m: re.Match) -> str:
-    s = m.group(1)
-    if s in _ESCAPES:
-        return _ESCAPES[s]
-    if s[0] == "x" and len(s) > 1:
-        return chr(int(s[1:], 16))
-    if s.isdigit():
-        return chr(int(s, 8))
-    return s
-
-
-def parse_copy_text(text: str) -> list[Row]:
-    """Return the rows of PostgreSQL COPY TEXT output (\\N is NULL, backslash escapes)."""
-    rows = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        if "\\" in line:  # rare path: NULLs or escaped characters
-            rows.append([None if f == "\\N" else (_ESCAPE_RE.sub(_unescape, f) if "\\" in f else f)
-                         for f in line.split("\t")])
-        else:
-            rows.append(line.split("\t"))
-    return rows
 
 
 _DESCRIBE_PG = """
@@ -288,22 +257,16 @@ class Source:
         sql, params = self._page_sql(table, columns, order, page, flags)
         if not self.is_postgres:
             return self._read_generic(sql, params, columns, len(flags))
-        self.connect()
-        cur = self._conn.cursor()
-        try:
-            buf = io.StringIO()
-            cur.copy_expert(f"COPY ({cur.mogrify(sql, params).decode()}) TO STDOUT", buf)
-            self._conn.commit()
-        except Exception as e:
-            self._fail(e)
-        finally:
-            cur.close()
-        rows = parse_copy_text(buf.getvalue())
+        # A plain query per page: psycopg2 decodes the rows in C (values arrive as text,
+        # NULL as None), and each page is one short statement on the source.
+        rows = self._run(sql, params)
         blobs = [i for i, c in enumerate(columns) if c.kind == "bytea"]
-        for row in rows:
-            for i in blobs:
-                if row[i] is not None:
-                    row[i] = bytes.fromhex(row[i])
+        if blobs:
+            rows = [list(r) for r in rows]
+            for row in rows:
+                for i in blobs:
+                    if row[i] is not None:
+                        row[i] = bytes.fromhex(row[i])
         return rows
 
     def max_cursor(self, table: TableSettings, cursor: Column) -> str | None:

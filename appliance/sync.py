@@ -15,9 +15,12 @@ A row that no longer matches the table's ``where`` filter, or that is soft-delet
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .config import SyncSettings, TableSettings
@@ -96,6 +99,47 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool) -> Plan:
     return plan
 
 
+def prefetch(items: Iterable, depth: int = 1) -> Iterator:
+    """Yield from ``items``, produced in a thread up to ``depth`` items ahead."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop, done = threading.Event(), object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put(e)
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # let a producer blocked on a full queue finish
+            with contextlib.suppress(queue.Empty):
+                q.get_nowait()
+            worker.join(0.05)
+
+
 class TableSync:
     """Sync one table for one pass."""
 
@@ -154,7 +198,11 @@ class TableSync:
 
     # -- reading -------------------------------------------------------------------------
     def _pages(self, order: list[Column], page: Page):
-        """Yield keyset pages until the source has no more rows."""
+        """Yield keyset pages until the source has no more rows; the next page is fetched
+        while the caller writes this one (the driver and SQLite release the GIL)."""
+        return prefetch(self._fetch_pages(order, page))
+
+    def _fetch_pages(self, order: list[Column], page: Page):
         while True:
             rows = self.source.read_page(self.table, self.plan.columns, order, page,
                                          self.plan.flags)

@@ -41,7 +41,7 @@ _PG_KINDS = {
 
 NOTES = {
     "timestamp": "timestamp without time zone: stored naive, as the source wrote it",
-    "float": "floating point: NaN and Infinity are stored as text",
+    "float": "floating point, exact; NaN and Infinity are stored as text",
     "other": "stored as PostgreSQL's text form",
 }
 
@@ -92,7 +92,9 @@ def pg_select_expr(col: Column) -> str:
         return f"array_to_json({c})::text"
     if k == "bytea":
         return f"encode({c}, 'hex')"
-    return c
+    if k == "integer":
+        return c
+    return f"{c}::text"  # the driver must not parse numeric, json, floats (NaN) or dates
 
 
 def pg_literal_expr(col: Column) -> str:

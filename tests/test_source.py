@@ -8,7 +8,7 @@ from conftest import RO_PASSWORD, RO_USER
 
 from appliance.cli import main
 from appliance.errors import LoginError, SourceError
-from appliance.source import Source, parse_copy_text
+from appliance.source import Source
 
 
 def ro_source(pg, password=RO_PASSWORD, timeout=60.0) -> Source:
@@ -71,9 +71,3 @@ def test_source_wrong_password_through_the_cli(sales, make_config, tmp_path):
     assert "not-the-password" not in result.output
     status = CliRunner().invoke(main, ["--config", str(cfg), "status", "--json"])
     assert status.exit_code == 2 and '"outage"' in status.output
-
-
-def test_source_parse_copy_text_handles_nulls_and_escapes():
-    text = "1\t\\N\tplain\n2\ta\\tb\\nc\\\\d\t\\\\N\n"
-    assert parse_copy_text(text) == [["1", None, "plain"], ["2", "a\tb\nc\\d", "\\N"]]
-    assert parse_copy_text("") == []
