@@ -129,3 +129,13 @@ def acknowledge(config: Config, by: str = "cli") -> bool:
                           "at": iso(utcnow()), "by": by})
         store.event("ack", f"{status['state']} acknowledged by {by}")
         return True
+
+
+def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> bool:
+    """Accept the drift of one table (or all): the live schema becomes the contract.
+
+    The schema contract arrives with the drift checks; until then there is never drift to
+    accept, so this returns False and changes nothing.
+    """
+    config.table(table) if table else None  # raises a clear ConfigError for unknown tables
+    return False
