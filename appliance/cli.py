@@ -134,5 +134,14 @@ def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None
              port=port)
 
 
+def _register() -> None:
+    """Add the commands that live with their own packages."""
+    from .indicator.cli import indicator
+
+    main.add_command(indicator)
+
+
+_register()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,46 @@
+"""`appliance indicator`: a thin click layer over ``loop.serve``."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import click
+
+from ..config import load, parse_duration
+from ..errors import ApplianceError
+from .loop import serve
+
+
+@click.command("indicator")
+@click.option("--once", is_flag=True,
+              help="Do one pass (lights and display) and exit; the display keeps the picture.")
+@click.option("--preview", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Write the display's picture to this PNG file, also without a display.")
+@click.option("--interval", default="1s", show_default=True,
+              help='How often to read the status, e.g. "1s" or "500ms".')
+@click.option("--persist", is_flag=True,
+              help="Leave the last picture on the display when stopping.")
+def indicator(once: bool, preview: Path | None, interval: str, persist: bool) -> None:
+    """Show the health state on the traffic light, the button and the OLED."""
+    try:
+        seconds = parse_duration(interval)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--interval") from None
+    ctx = click.get_current_context()
+    config_path = ctx.obj.get("config_path") if isinstance(ctx.obj, dict) else None
+    try:
+        config = load(config_path)
+        # Imported here: the indicator reads health; nothing else of the core is needed.
+        from .. import health
+
+        tick = serve(config, partial(health.current_status, config),
+                     partial(health.acknowledge, config, by="button"),
+                     once=once, preview=preview, interval=seconds, persist=persist,
+                     warn=lambda text: click.echo(f"warning: {text}", err=True))
+    except ApplianceError as e:
+        raise click.ClickException(str(e)) from None
+    if tick is not None:
+        click.echo(tick.summary)
+        if preview:
+            click.echo(f"picture written to {preview}")

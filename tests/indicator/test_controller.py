@@ -1,0 +1,161 @@
+"""One pass of the indicator on MockFactory pins and luma's dummy device."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC
+
+import pytest
+from PIL import Image
+
+from appliance.errors import StateError
+from appliance.indicator.address import Address
+from appliance.indicator.controller import Indicator
+from appliance.indicator.display import Screen
+from appliance.indicator.frame import SIZE, render_frame
+
+from . import statuses as s
+from .statuses import AMBER, GREEN, RED, history, wait_until
+
+F, T = False, True
+HERE = Address("192.168.1.23", 8080)
+
+
+class Source:
+    """A status document the test changes as it goes (the health module's stand-in)."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self.acks = 0
+
+    def read(self):
+        if isinstance(self.doc, Exception):
+            raise self.doc
+        return self.doc
+
+    def acknowledge(self):
+        self.acks += 1
+        self.doc = {**self.doc, "acknowledged": True}
+        return True
+
+
+def make(source, lights, device=None, **kw):
+    screen = Screen(device, shift_every=0) if device is not None else None
+    return Indicator(source.read, source.acknowledge, lights, screen=screen,
+                     address=lambda: HERE, lamp_test=0.01, wall=lambda: s.NOW, tz=UTC, **kw)
+
+
+def test_indicator_lamp_test_then_the_real_state(factory, lights, device):
+    indicator = make(Source(s.status()), lights, device)
+    indicator.start()
+    assert device.image.getbbox() == (0, 0, *SIZE)  # every pixel on
+    indicator.tick()
+    assert history(factory, RED) == [F, T, F]
+    assert history(factory, AMBER) == [F, T, F]
+    assert history(factory, GREEN) == [F, T]
+    assert indicator.screen.frames == 2
+    assert device.image.tobytes() == render_frame(s.status(), HERE.short, s.NOW, UTC).tobytes()
+
+
+@pytest.mark.parametrize("name", sorted(s.STATES))
+def test_indicator_tick_shows_each_state(lights, device, name):
+    doc = s.STATES[name]()
+    tick = make(Source(doc), lights, device).tick()
+    assert lights.pattern == tick.pattern
+    assert tick.state == doc["state"]
+    assert device.image.tobytes() == render_frame(doc, HERE.short, s.NOW, UTC).tobytes()
+
+
+def test_indicator_redraws_only_on_change(lights, device):
+    source = Source(s.status())
+    indicator = make(source, lights, device)
+    for _ in range(3):
+        indicator.tick()
+    assert indicator.screen.frames == 1
+    source.doc = s.lagging()
+    assert indicator.tick().redrawn
+    indicator.tick()
+    assert indicator.screen.frames == 2
+
+
+def test_indicator_state_change_is_immediate_and_wakes_the_screen(factory, lights, device):
+    source = Source(s.outage())
+    indicator = make(source, lights, device)
+    indicator.screen.dim_after = 0.5
+    indicator.tick()
+    quiet = time.monotonic() + 0.5
+    wait_until(lambda: time.monotonic() > quiet, what="the quiet period")
+    indicator.tick()
+    assert indicator.screen.dimmed
+    source.doc = s.status()
+    tick = indicator.tick()
+    assert tick.pattern == "ok"
+    assert not indicator.screen.dimmed
+    assert history(factory, RED)[-1] is F  # the blinking stopped in the same pass
+    assert history(factory, GREEN) == [F, T]
+
+
+def test_indicator_unreadable_status_shows_no_status(lights, device):
+    source = Source(StateError("state store missing"))
+    tick = make(source, lights, device).tick()
+    assert tick.pattern == "agent_down"
+    assert tick.state == "unknown"
+    assert "state store missing" in tick.reason
+
+
+def test_indicator_survives_a_failed_acknowledgement(factory, lights, device, button):
+    source = Source(s.outage())
+    source.acknowledge = lambda: 1 / 0
+    indicator = Indicator(source.read, source.acknowledge, lights, button=button)
+    factory.pin(s.BUTTON).drive_low()
+    factory.pin(s.BUTTON).drive_high()
+    tick = indicator.tick()
+    assert tick.acknowledged is False
+    assert tick.pattern == "outage"
+
+
+def test_indicator_writes_the_preview_only_when_it_changes(lights, tmp_path):
+    source = Source(s.status())
+    path = tmp_path / "oled.png"
+    indicator = make(source, lights, preview=path)
+    indicator.tick()
+    first = path.stat().st_ino
+    assert Image.open(path).convert("1").tobytes() == \
+        render_frame(s.status(), HERE.short, s.NOW, UTC).tobytes()
+    indicator.tick()
+    assert path.stat().st_ino == first  # not rewritten (each write is a new file, renamed)
+    source.doc = s.outage()
+    indicator.tick()
+    assert Image.open(path).convert("1").tobytes() == \
+        render_frame(s.outage(), HERE.short, s.NOW, UTC).tobytes()
+    assert [p.name for p in tmp_path.iterdir()] == ["oled.png"]  # no temporary file left
+
+
+def test_indicator_without_display_still_drives_the_lights(factory, lights):
+    tick = make(Source(s.drift()), lights).tick()
+    assert tick.pattern == "drift"
+    assert not tick.redrawn
+    assert history(factory, AMBER) == [F, T]
+
+
+def test_indicator_close_turns_lights_off_and_clears_the_display(factory, lights, device):
+    with make(Source(s.frozen()), lights, device) as indicator:
+        indicator.tick()
+    assert history(factory, RED) == [F, T, F]
+    assert history(factory, AMBER) == [F, T, F]
+    assert device.image.getbbox() is None
+
+
+def test_indicator_close_with_persist_keeps_the_picture(lights, device):
+    indicator = Indicator(Source(s.outage()).read, lambda: None, lights,
+                          screen=Screen(device, persist=True), address=lambda: HERE,
+                          wall=lambda: s.NOW, tz=UTC)
+    with indicator:
+        tick = indicator.tick()
+    assert device.image.tobytes() == tick.frame.tobytes()
+
+
+def test_indicator_summary_names_state_lights_and_reason(lights):
+    tick = make(Source(s.outage(acknowledged=True)), lights).tick()
+    assert tick.summary == ("outage: red steady; Tunnel down: bastion.example.com:22 "
+                            "refused the connection.")

@@ -1,0 +1,136 @@
+"""The OLED's picture: golden PNGs per state, compared pixel for pixel through luma's dummy.
+
+To regenerate the golden pictures after an intended change of the drawing, run
+    UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/indicator/test_frame.py
+then look at every changed PNG under tests/indicator/golden/ before committing it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import UTC
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from appliance.indicator import font
+from appliance.indicator.frame import (
+    BOX,
+    MARGIN,
+    SIZE,
+    frame_png,
+    render_address_frame,
+    render_frame,
+)
+from appliance.indicator.view import unreadable
+
+from . import statuses as s
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+FRAMES = {
+    **{name: (lambda make=make: render_frame(make(), s.ADDRESS, s.NOW, UTC))
+       for name, make in s.STATES.items()},
+    "no_status": lambda: render_frame(
+        unreadable(OSError("no state store in /var/lib/appliance")), s.ADDRESS, s.NOW, UTC),
+    "address": lambda: render_address_frame("192.168.1.23", "http://192.168.1.23:8080/"),
+    "address_long_ip": lambda: render_address_frame("192.168.100.123",
+                                                    "http://192.168.100.123:8080/"),
+    "no_network": lambda: render_address_frame(None, None),
+}
+
+
+def _on_dummy(device, image: Image.Image) -> Image.Image:
+    device.display(image)
+    return device.image
+
+
+@pytest.mark.parametrize("name", sorted(FRAMES))
+def test_render_frame_matches_golden(name, device, tmp_path):
+    shown = _on_dummy(device, FRAMES[name]())
+    path = GOLDEN / f"{name}.png"
+    if UPDATE:
+        shown.save(path)
+    assert path.exists(), f"no golden picture {path}; run with UPDATE_GOLDEN=1 to create it"
+    golden = Image.open(path)
+    assert (shown.mode, shown.size) == ("1", SIZE)
+    assert (golden.mode, golden.size) == ("1", SIZE)
+    if shown.tobytes() != golden.convert("1").tobytes():
+        shown.save(tmp_path / f"{name}.png")
+        pytest.fail(f"{name}: the picture differs from {path}; see {tmp_path / name}.png")
+
+
+@pytest.mark.parametrize("name", sorted(FRAMES))
+def test_render_frame_stays_inside_the_margin(name):
+    image = FRAMES[name]()
+    left, top, right, bottom = image.getbbox()
+    assert left >= MARGIN and top >= MARGIN
+    assert right <= MARGIN + BOX[0] and bottom <= MARGIN + BOX[1]
+
+
+def test_render_frame_is_deterministic():
+    doc = s.outage()
+    assert render_frame(doc, s.ADDRESS, s.NOW, UTC).tobytes() == \
+        render_frame(doc, s.ADDRESS, s.NOW, UTC).tobytes()
+
+
+def test_render_frame_differs_per_state():
+    pictures = {FRAMES[name]().tobytes() for name in s.STATES}
+    assert len(pictures) == len(s.STATES)
+
+
+def test_render_frame_shortens_a_long_table_name_between_glyphs():
+    name = "warehouse_reporting.customer_lifetime_value_snapshots_daily"
+    image = render_frame(s.long_names(), s.ADDRESS, s.NOW, UTC)
+    detail = ": lag 2d 2h"
+    expected = font.shorten(name.split(".")[1], BOX[0] - font.width(detail) - 1) + detail
+    assert expected.startswith("customer_li") and ".." in expected
+    line = Image.new("1", SIZE)
+    font.draw(line, (MARGIN, MARGIN + 35), expected)
+    band = (0, MARGIN + 35, SIZE[0], MARGIN + 35 + font.HEIGHT)
+    assert image.crop(band).tobytes() == line.crop(band).tobytes()
+
+
+def test_render_frame_shows_local_time_in_the_given_zone():
+    from datetime import timedelta, timezone
+
+    utc = render_frame(s.status(), s.ADDRESS, s.NOW, UTC)
+    east = render_frame(s.status(), s.ADDRESS, s.NOW, timezone(timedelta(hours=2)))
+    assert utc.tobytes() != east.tobytes()
+
+
+def test_render_frame_defaults_to_now():
+    image = render_frame(s.status(), s.ADDRESS)
+    assert (image.mode, image.size) == ("1", SIZE)
+
+
+def test_frame_png_is_the_same_picture():
+    data = frame_png(s.drift(), s.ADDRESS, s.NOW, UTC)
+    assert data.startswith(b"\x89PNG")
+    image = Image.open(io.BytesIO(data))
+    assert image.convert("1").tobytes() == render_frame(s.drift(), s.ADDRESS, s.NOW,
+                                                        UTC).tobytes()
+
+
+texts = st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=200)
+
+
+@settings(max_examples=40, deadline=None)
+@given(name=texts, reason=texts, state=st.sampled_from(list(s.STATES) + ["weird state"]),
+       lag=st.one_of(st.none(), st.floats(min_value=0, max_value=1e9),
+                     st.sampled_from([float("inf"), float("nan"), "12"])),
+       acknowledged=st.booleans(), address=texts)
+def test_render_frame_never_overflows(name, reason, state, lag, acknowledged, address):
+    doc = s.status(state, reason, acknowledged=acknowledged,
+                   tables=[s.table(name, state, lag=lag, frozen=isinstance(lag, float))])
+    image = render_frame(doc, address, s.NOW, UTC)
+    assert (image.mode, image.size) == ("1", SIZE)
+    bbox = image.getbbox()
+    if bbox:
+        assert bbox[0] >= MARGIN and bbox[1] >= MARGIN
+        assert bbox[2] <= MARGIN + BOX[0] and bbox[3] <= MARGIN + BOX[1]
