@@ -15,9 +15,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import health
+from . import health, notify
 from .config import Config
-from .errors import ApplianceError, SourceError, TunnelError
+from .errors import (
+    ApplianceError,
+    HostKeyError,
+    LoginError,
+    SecretError,
+    SourceError,
+    TunnelError,
+)
 from .replica import Replica
 from .state import StateStore, iso, utcnow
 from .sync import TableResult, TableSync, make_plan
@@ -47,10 +54,20 @@ class PassResult:
         return f"pass ok: {len(self.tables)} tables, {self.rows} rows changed ({', '.join(parts)})"
 
 
+def failure_kind(error: Exception) -> str:
+    """Return which part failed, for the status reason: tunnel, hostkey, login, ..."""
+    for cls, kind in ((HostKeyError, "hostkey"), (TunnelError, "tunnel"), (LoginError, "login"),
+                      (SourceError, "database"), (SecretError, "secret")):
+        if isinstance(error, cls):
+            return kind
+    return "replica"
+
+
 def run_once(config: Config, link, replica: Replica, store: StateStore,
              tick: Callable[[], None] = lambda: None) -> PassResult:
     """Sync every configured table once and record the outcome in the state store."""
     result = PassResult(started=iso(utcnow()))
+    error, replay_lag = None, None
     try:
         source = link.source()
         shapes = source.describe([t.name for t in config.tables])
@@ -58,15 +75,16 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
         for table in config.tables:
             result.tables.append(_sync_table(config, source, replica, shapes, table, tick))
         result.ok = not any(t.error for t in result.tables)
-        source_error = None
-    except (TunnelError, SourceError) as e:
-        replay_lag, source_error = None, str(e)
-        result.error = source_error
-    except ApplianceError as e:  # secrets, replica: not the source's fault, but no pass
-        replay_lag, source_error = None, str(e)
-        result.error = source_error
+    except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
+        error = e
+        result.error = str(e)
     result.finished = iso(utcnow())
-    _record(config, store, link, result, source_error, replay_lag)
+    record_source(config, store, link, error, replay_lag, now=result.finished, update=False)
+    for t in result.tables:
+        store.record_table(t.name, t.replica_name, last_sync=t.last_sync, rows=t.rows,
+                           synced=t.written, error=t.error, note=t.note, now=result.finished)
+    store.run(result.started, result.finished, result.ok, result.rows, result.summary())
+    health.update(config, store, now=result.finished)
     return result
 
 
@@ -85,34 +103,46 @@ def _sync_table(config, source, replica, shapes, table, tick) -> TableResult:
         return TableResult(table.name, table.replica_name, error=str(e))
 
 
-def _record(config: Config, store: StateStore, link, result: PassResult, source_error: str | None,
-            replay_lag: float | None) -> None:
-    now = result.finished
+def record_source(config: Config, store: StateStore, link, error: Exception | None,
+                  replay_lag: float | None = None, now: str | None = None,
+                  update: bool = True) -> None:
+    """Record whether the source is reachable (and why not); update health if asked."""
+    now = now or iso(utcnow())
     previous = store.get("source", {})
-    down = source_error is not None
+    down = error is not None
     store.put("source", {
         "tunnel": link.tunnel_state, "database": link.database_state,
-        "last_error": source_error or "",
+        "last_error": str(error) if error else "", "kind": failure_kind(error) if error else "",
         "since": previous.get("since") if previous.get("down") == down else now,
-        "down": down, "checked_at": now, "replay_lag": replay_lag,
+        "down": down, "checked_at": now,
+        "replay_lag": replay_lag if not down else previous.get("replay_lag"),
     })
-    for t in result.tables:
-        store.record_table(t.name, t.replica_name, last_sync=t.last_sync, rows=t.rows,
-                           synced=t.written, error=t.error, note=t.note, now=now)
-    store.run(result.started, now, result.ok, result.rows, result.summary())
-    health.update(config, store, now=now)
+    if update:
+        health.update(config, store, now=now)
+
+
+def backoff(failures: int, cap: float) -> float:
+    """Return the wait before reconnect attempt ``failures``: 1, 2, 4 ... s, at most ``cap``."""
+    return min(cap, 2.0 ** max(0, failures - 1))
 
 
 class Agent:
-    """Run passes until stopped; one agent per replica."""
+    """Run passes until stopped; one agent per replica.
+
+    Between passes it probes the link every ``probe_interval`` (tunnel process alive,
+    ``SELECT 1``), so a cut tunnel or a stopped database shows as an outage within seconds
+    rather than at the next pass. While the source is down it retries with capped
+    exponential backoff (at most one interval), so recovery shows within one cycle.
+    """
 
     def __init__(self, config: Config, link, replica: Replica, store: StateStore,
-                 interval: float | None = None, notifier=None) -> None:
+                 interval: float | None = None, probe_interval: float | None = None) -> None:
         self.config, self.link, self.replica, self.store = config, link, replica, store
         self.interval = config.sync.interval if interval is None else interval
+        self.probe_interval = config.sync.probe_interval if probe_interval is None else probe_interval
         self.stopping = threading.Event()
+        self.failures = 0
         self._last_beat = 0.0
-        self._notifier = notifier
 
     def heartbeat(self, force: bool = False) -> None:
         """Record that the agent is alive (at most every 2 s unless forced)."""
@@ -129,29 +159,67 @@ class Agent:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stopping.set())
 
-    def run(self, once: bool = False) -> PassResult:
+    def _pass(self) -> tuple[PassResult, float]:
+        """Run one pass; return it and the delay before the next one."""
+        t0 = time.monotonic()
+        result = run_once(self.config, self.link, self.replica, self.store, self.heartbeat)
+        self.heartbeat(force=True)
+        log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0)
+        if result.error:
+            self.failures += 1
+            return result, backoff(self.failures, self.interval)
+        self.failures = 0
+        return result, max(0.0, self.interval - (time.monotonic() - t0))
+
+    def _probe(self) -> bool:
+        """Check the link; on failure record the outage now. Return True if healthy."""
+        try:
+            self.link.check()
+            return True
+        except ApplianceError as e:
+            log.warning("probe: %s", e)
+            record_source(self.config, self.store, self.link, e)
+            self.failures = max(self.failures, 1)
+            return False
+
+    def _wait(self, delay: float) -> None:
+        """Wait ``delay`` seconds, probing the link meanwhile while it is healthy."""
+        deadline = time.monotonic() + delay
+        while not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if self.stopping.wait(min(left, self.probe_interval)):
+                return
+            self.heartbeat()
+            if self.failures == 0 and time.monotonic() < deadline and not self._probe():
+                deadline = time.monotonic() + backoff(1, self.interval)
+
+    def run(self, once: bool = False, reconcile: bool = False) -> PassResult:
         """Loop (or do one pass with ``once``); return the last pass's result."""
         self._install_signals()
         self.store.put("agent", {"started": iso(utcnow()), "pid": os.getpid(), "running": True})
         self.store.event("agent", f"agent started (pid {os.getpid()})")
         self.heartbeat(force=True)
-        watchdog = _Watchdog()
+        watchdog, sender = _Watchdog(), notify.Sender(self.config).start()
         result = None
         try:
-            while True:
-                t0 = time.monotonic()
-                result = run_once(self.config, self.link, self.replica, self.store, self.heartbeat)
-                self.heartbeat(force=True)
-                log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0)
+            while not self.stopping.is_set():
+                result, delay = self._pass()
                 watchdog.tick()
-                if once or self.stopping.wait(max(0.0, self.interval - (time.monotonic() - t0))):
+                if once:
                     break
+                sender.wake.set()
+                self._wait(delay)
         finally:
             info = self.store.get("agent", {})
             info.update(running=False, stopped=iso(utcnow()))
             self.store.put("agent", info)
             self.store.event("agent", "agent stopped")
             watchdog.stopping()
+            if once:  # deliver what this pass queued before exiting
+                notify.Sender(self.config).deliver_due(self.store)
+            sender.stop()
         return result
 
 

@@ -112,6 +112,7 @@ SECTIONS: dict[str, list[Setting]] = {
     ],
     "sync": [
         _s("interval", "duration", "30s", "time between sync passes"),
+        _s("probe_interval", "duration", "5s", "how often the link is probed between passes"),
         _s("lookback", "duration", "10m", "re-read window for late commits"),
         _s("reconcile_every", "duration", "1h", "hard-delete reconciliation interval"),
         _s("warn_lag", "duration", "10m", "lag above this is 'lagging'"),
@@ -262,6 +263,7 @@ class SourceSettings:
 @dataclass(frozen=True)
 class SyncSettings:
     interval: float
+    probe_interval: float
     lookback: float
     reconcile_every: float
     warn_lag: float

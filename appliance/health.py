@@ -15,6 +15,9 @@ from .state import StateStore, iso, parse_iso, utcnow
 
 SEVERITY = ["ok", "lagging", "drift", "maintenance", "outage"]
 EXIT_CODES = {"ok": 0, "lagging": 1, "drift": 1, "maintenance": 1, "outage": 2}
+SOURCE_DOWN = {"tunnel": "Tunnel down", "hostkey": "Host key changed or unknown - refusing to connect",
+               "login": "Login refused", "database": "Database unreachable",
+               "secret": "A secret cannot be read", "replica": "The replica cannot be written"}
 
 
 def worst(states) -> str:
@@ -81,7 +84,7 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     tunnel = source.get("tunnel", "direct" if config.ssh is None else "down")
     if source.get("down"):
         state = "outage"
-        reason = f"The source is unreachable: {source.get('last_error', '')}"
+        reason = f"{SOURCE_DOWN.get(source.get('kind'), 'Source down')}: {source.get('last_error', '')}"
     if state == "ok":
         reason = f"All {len(entries)} tables are up to date."
     stored = store.get("health", {})
@@ -101,7 +104,9 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
 
 
 def update(config: Config, store: StateStore, now: str | None = None) -> dict:
-    """Recompute the status after a pass; record a state change and its event."""
+    """Recompute the status; on a state change record it, its event and its notifications."""
+    from . import notify
+
     status = build(config, store, parse_iso(now) if now else None)
     stored = store.get("health", {})
     if stored.get("state") != status["state"]:
@@ -110,6 +115,8 @@ def update(config: Config, store: StateStore, now: str | None = None) -> dict:
         was = stored.get("state", "start")
         store.event("state", f"{was} -> {status['state']}: {status['reason']}",
                     at=status["since"])
+        if was != "start" or status["state"] != "ok":  # a healthy first start is no news
+            notify.enqueue(config, store, status, was)
     return status
 
 

@@ -11,7 +11,7 @@ import logging
 import sqlalchemy as sa
 
 from .config import Config
-from .errors import SecretError, TunnelError
+from .errors import SecretError, SourceError, TunnelError
 from .secrets import read_secret
 from .source import Source
 from .tunnel import Tunnel
@@ -78,6 +78,25 @@ class SourceLink:
             self._close_source()
             raise
 
+    def check(self) -> None:
+        """Probe cheaply between passes; raise TunnelError/SourceError when down."""
+        if self.config.ssh is not None:
+            if self.tunnel is None:
+                raise TunnelError("the SSH tunnel is not open")
+            if not self.tunnel.is_up():
+                reason = self.tunnel.exit_reason()
+                self.tunnel_state = self.database_state = "down"
+                raise TunnelError(f"{reason}. The bastion {self.config.ssh.host}:"
+                                  f"{self.config.ssh.port} may be down or unreachable.")
+        if self._source is None:
+            raise SourceError("not connected to the source")
+        try:
+            self._source.probe()
+        except SourceError:
+            self.database_state = "down"
+            self._close_source()
+            raise
+
     def _close_source(self) -> None:
         if self._source is not None:
             self._source.close()
@@ -112,6 +131,9 @@ class FixedLink:
         self._source.probe()
         self.database_state = "up"
         return self._source
+
+    def check(self) -> None:
+        self.source()
 
     def close(self) -> None:
         self._source.close()

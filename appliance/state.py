@@ -27,6 +27,10 @@ _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS events (
         id INTEGER PRIMARY KEY, at TEXT NOT NULL, kind TEXT NOT NULL, table_name TEXT,
         message TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY, created TEXT NOT NULL, channel TEXT NOT NULL,
+        payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL,
+        sent TEXT, last_error TEXT)""",
     """CREATE TABLE IF NOT EXISTS runs (
         id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER,
         rows INTEGER, summary TEXT)""",
@@ -142,6 +146,30 @@ class StateStore:
         except sqlite3.OperationalError:
             return []
         return [dict(zip(("id", "at", "kind", "table", "message"), r, strict=True)) for r in cur]
+
+    # -- notification outbox ---------------------------------------------------------------
+    def enqueue(self, channel: str, payload: dict) -> None:
+        """Queue a notification; it survives restarts until sent or given up."""
+        import time
+
+        self.db.execute("INSERT INTO outbox (created, channel, payload, next_try) VALUES (?,?,?,?)",
+                        (iso(utcnow()), channel, json.dumps(payload), time.time()))
+        self.db.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND id <= "
+                        "(SELECT max(id) FROM outbox) - 1000")
+
+    def due(self, now: float) -> list[tuple[int, str, dict, int]]:
+        rows = self.db.execute("SELECT id, channel, payload, attempts FROM outbox WHERE sent IS NULL "
+                               "AND next_try <= ? ORDER BY id", (now,)).fetchall()
+        return [(i, c, json.loads(p), a) for i, c, p, a in rows]
+
+    def sent(self, item_id: int) -> None:
+        self.db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1 WHERE id = ?",
+                        (iso(utcnow()), item_id))
+
+    def retry_later(self, item_id: int, next_try: float, error: str, give_up: bool) -> None:
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
+                        "sent = CASE WHEN ? THEN 'gave up' END WHERE id = ?",
+                        (next_try, error, give_up, item_id))
 
     def run(self, started: str, finished: str, ok: bool, rows: int, summary: str) -> None:
         cur = self.db.execute(

@@ -298,6 +298,19 @@ class Tunnel:
         """Return True while the child runs and its SSH session is alive."""
         return self._proc is not None and self._proc.poll() is None
 
+    def exit_reason(self) -> str:
+        """Return why the child ended (its last report), once it has."""
+        if self._proc is None or self._proc.poll() is None:
+            return ""
+        try:
+            lines = [json.loads(x) for x in self._proc.stdout.read().splitlines() if x.strip()]
+        except (ValueError, OSError):
+            lines = []
+        for msg in reversed(lines):
+            if "down" in msg:
+                return msg["down"]
+        return f"the tunnel process ended (exit code {self._proc.returncode})"
+
     def close(self) -> None:
         """Stop the child (closing its stdin asks it to stop; kill if it hangs)."""
         proc, self._proc = self._proc, None

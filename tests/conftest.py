@@ -12,8 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
-
-RO_USER, RO_PASSWORD = "analytics_ro", "ro-pass-5ecret"
+from support.tomlconf import RO_PASSWORD, RO_USER, write_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -40,32 +39,6 @@ def sales(pg):
     pg.sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public; "
            "DROP SCHEMA IF EXISTS shop CASCADE", db="sales")
     return pg
-
-
-def toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return str(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(toml_value(x) for x in v) + "]"
-    return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def write_config(path: Path, sections: dict, tables: list[dict]) -> Path:
-    lines = []
-    for name, values in sections.items():
-        if values is None:
-            continue
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-        lines.append("")
-    for t in tables:
-        lines.append("[[tables]]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in t.items()]
-        lines.append("")
-    path.write_text("\n".join(lines))
-    return path
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import RO_PASSWORD, RO_USER
+from support.tomlconf import RO_PASSWORD, RO_USER
 
 from appliance.cli import main
 from appliance.errors import LoginError, SourceError

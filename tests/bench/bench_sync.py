@@ -20,9 +20,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from conftest import RO_PASSWORD, RO_USER, write_config  # noqa: E402
 from support.pg import PgCluster, free_port  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
+from support.tomlconf import RO_PASSWORD, RO_USER, write_config  # noqa: E402
 
 COLUMNS = """id bigint PRIMARY KEY, qty int, status text, amount numeric(12,2), doc jsonb,
              created_at timestamptz, updated_at timestamptz NOT NULL, shipped_at timestamptz"""

@@ -1,0 +1,141 @@
+"""Notifications on state changes: a webhook (Slack-compatible JSON) and optional e-mail.
+
+A state change puts one message per channel into the outbox in the state store (so one
+message per change, not per cycle, and nothing is lost across restarts). A sender thread
+delivers them off the sync path with exponential backoff; a slow or hanging receiver only
+delays its own message. Messages carry the status, never secrets; the webhook URL (which
+often holds a token) is never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from email.message import EmailMessage
+
+from .config import Config, format_duration
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = 10.0  # seconds for one delivery attempt
+MAX_ATTEMPTS = 12  # about an hour and a half of retries with the backoff below
+MAX_DELAY = 600.0
+
+
+def channels(config: Config) -> list[str]:
+    out = []
+    if config.notify.webhook_url:
+        out.append("webhook")
+    if config.notify.smtp_host and config.notify.smtp_to:
+        out.append("email")
+    return out
+
+
+def message(status: dict, previous: str | None) -> dict:
+    """Return the notification for a new status: a text line plus structured fields."""
+    host = socket.gethostname()
+    state = status["state"]
+    if state == "ok" and previous not in (None, "start", "ok"):
+        text = f"{host}: back to OK (was {previous}). {status['reason']}"
+    else:
+        text = f"{host}: {state.upper()} - {status['reason']}"
+    tables = [{"name": t["name"], "state": t["state"],
+               "lag": format_duration(t["lag_seconds"]) if t["lag_seconds"] is not None else None}
+              for t in status["tables"]]
+    return {"text": text, "appliance": host, "state": state, "previous": previous,
+            "since": status["since"], "reason": status["reason"], "tables": tables}
+
+
+def enqueue(config: Config, store: StateStore, status: dict, previous: str | None) -> None:
+    """Queue the message for every configured channel."""
+    payload = message(status, previous)
+    for channel in channels(config):
+        store.enqueue(channel, payload)
+
+
+def send_webhook(url: str, payload: dict) -> None:
+    """POST the JSON payload; raise OSError on failure (HTTP errors included)."""
+    body = json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json",
+                                          "User-Agent": "appliance-notify"})
+    with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - URL is config
+        resp.read()
+
+
+def send_email(config: Config, payload: dict) -> None:
+    """Send the message by SMTP; raise OSError/smtplib errors on failure."""
+    msg = EmailMessage()
+    msg["Subject"] = payload["text"][:120]
+    msg["From"] = config.notify.smtp_from
+    msg["To"] = ", ".join(config.notify.smtp_to)
+    lines = [payload["text"], "", f"since: {payload['since']}", ""]
+    lines += [f"{t['name']}: {t['state']}" + (f", lag {t['lag']}" if t["lag"] else "")
+              for t in payload["tables"]]
+    msg.set_content("\n".join(lines))
+    with smtplib.SMTP(config.notify.smtp_host, config.notify.smtp_port, timeout=TIMEOUT) as smtp:
+        smtp.send_message(msg)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code}"
+    return type(error).__name__ + (f": {error.reason}" if hasattr(error, "reason") else "")
+
+
+class Sender:
+    """Deliver the outbox in a background thread until stopped."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="notify", daemon=True)
+
+    def start(self) -> Sender:
+        if channels(self.config):
+            self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=TIMEOUT + 2)
+
+    def _loop(self) -> None:
+        with StateStore(self.config.state_dir) as store:
+            while not self.stopping.is_set():
+                self.deliver_due(store)
+                self.wake.wait(1.0)
+                self.wake.clear()
+
+    def deliver_due(self, store: StateStore) -> int:
+        """Try every due message once; return how many were delivered."""
+        delivered = 0
+        for item_id, channel, payload, attempts in store.due(time.time()):
+            try:
+                if channel == "webhook":
+                    send_webhook(self.config.notify.webhook_url, payload)
+                else:
+                    send_email(self.config, payload)
+            except (OSError, smtplib.SMTPException) as e:
+                give_up = attempts + 1 >= MAX_ATTEMPTS
+                delay = min(MAX_DELAY, 2.0 ** attempts)
+                store.retry_later(item_id, time.time() + delay, _describe(e), give_up)
+                log.warning("notification by %s failed (%s); %s", channel, _describe(e),
+                            "giving up" if give_up else f"retrying in {delay:.0f}s")
+                if give_up:
+                    store.event("notify", f"gave up sending a {channel} notification: "
+                                          f"{_describe(e)}")
+                continue
+            store.sent(item_id)
+            delivered += 1
+        return delivered
