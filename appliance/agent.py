@@ -143,6 +143,7 @@ class Agent:
         self.stopping = threading.Event()
         self.failures = 0
         self._last_beat = 0.0
+        self.watchdog = _Watchdog()
 
     def heartbeat(self, force: bool = False) -> None:
         """Record that the agent is alive (at most every 2 s unless forced)."""
@@ -153,6 +154,7 @@ class Agent:
             info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval,
                         running=True)
             self.store.put("agent", info)
+            self.watchdog.tick()  # called per page of a copy and per pass: real work
 
     def _install_signals(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -200,13 +202,13 @@ class Agent:
         self._install_signals()
         self.store.put("agent", {"started": iso(utcnow()), "pid": os.getpid(), "running": True})
         self.store.event("agent", f"agent started (pid {os.getpid()})")
+        self.watchdog.ready()  # started; a long first copy must not hit TimeoutStartSec
         self.heartbeat(force=True)
-        watchdog, sender = _Watchdog(), notify.Sender(self.config).start()
+        sender = notify.Sender(self.config).start()
         result = None
         try:
             while not self.stopping.is_set():
                 result, delay = self._pass()
-                watchdog.tick()
                 if once:
                     break
                 sender.wake.set()
@@ -216,7 +218,7 @@ class Agent:
             info.update(running=False, stopped=iso(utcnow()))
             self.store.put("agent", info)
             self.store.event("agent", "agent stopped")
-            watchdog.stopping()
+            self.watchdog.stopping()
             if once:  # deliver what this pass queued before exiting
                 notify.Sender(self.config).deliver_due(self.store)
             sender.stop()
@@ -224,10 +226,9 @@ class Agent:
 
 
 class _Watchdog:
-    """systemd notifications: READY after the first real pass, WATCHDOG after each."""
+    """systemd notifications: READY at start, WATCHDOG after each page and pass of real work."""
 
     def __init__(self) -> None:
-        self.ready = False
         try:
             import sdnotify
 
@@ -235,13 +236,13 @@ class _Watchdog:
         except ImportError:  # pragma: no cover - a dependency, but never fatal
             self.notifier = None
 
-    def tick(self) -> None:
-        if self.notifier is None:
-            return
-        if not self.ready:
+    def ready(self) -> None:
+        if self.notifier is not None:
             self.notifier.notify("READY=1")
-            self.ready = True
-        self.notifier.notify("WATCHDOG=1")
+
+    def tick(self) -> None:
+        if self.notifier is not None:
+            self.notifier.notify("WATCHDOG=1")
 
     def stopping(self) -> None:
         if self.notifier is not None:

@@ -136,9 +136,11 @@ def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None
 
 def _register() -> None:
     """Add the commands that live with their own packages."""
+    from .image.cli import image
     from .indicator.cli import indicator
 
     main.add_command(indicator)
+    main.add_command(image)
 
 
 _register()

@@ -1,0 +1,11 @@
+"""Customize a Raspberry Pi OS image or card: the boot partition edited in place, no mounting.
+
+Kept free of syntax newer than Python 3.9 and of the Pi-side dependencies: the flasher
+imports this on a stock Mac.
+"""
+
+from __future__ import annotations
+
+from .customize import CustomizeOptions, CustomizeReport, WrittenFile, customize_target
+
+__all__ = ["CustomizeOptions", "CustomizeReport", "WrittenFile", "customize_target"]

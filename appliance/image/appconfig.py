@@ -1,0 +1,94 @@
+"""Read the appliance config to bake into the card, and where on the Pi its secrets live.
+
+On Python 3.11+ the whole file is validated by ``appliance.config``; on a stock Mac's 3.9
+(``tomli``, no ``tomllib``) only what the card needs is checked, and the report says so.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .errors import ImageConfigError
+
+PI_CONFIG_DIR = "/etc/appliance"
+PI_CONFIG_NAME = "appliance.toml"
+PI_STATE_DIR = "/var/lib/appliance"  # the units' StateDirectory=appliance
+SECRET_KEYS = {  # option -> (section, key) naming where the Pi reads that file
+    "tunnel_key": ("ssh", "key_file"),
+    "known_hosts": ("ssh", "known_hosts"),
+    "source_password": ("source", "password_file"),
+}
+
+
+@dataclass
+class BakedConfig:
+    """The config file's bytes and the Pi-side names of the files it refers to."""
+
+    text: bytes
+    targets: dict[str, str]  # option -> file name inside /etc/appliance ("" when unset)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _toml(text: str) -> dict[str, Any]:
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python < 3.11, e.g. a stock Mac's 3.9
+        import tomli as tomllib  # type: ignore[no-redef]
+    return tomllib.loads(text)
+
+
+def read_config(path: str) -> BakedConfig:
+    """Read and check the appliance config at ``path``; raise ImageConfigError if unusable."""
+    try:
+        raw = Path(path).read_bytes()
+        data = _toml(raw.decode("utf-8"))
+    except OSError as e:
+        raise ImageConfigError(f"cannot read the appliance config {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ImageConfigError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    except ValueError as e:  # tomllib.TOMLDecodeError is a ValueError
+        raise ImageConfigError(f"{path} is not valid TOML: {e}") from None
+    warnings = _validate(data, path)
+    targets = {opt: _pi_name(data, section, key, path)
+               for opt, (section, key) in SECRET_KEYS.items()}
+    state_dir = (data.get("appliance") or {}).get("state_dir", PI_STATE_DIR)
+    if state_dir != PI_STATE_DIR:
+        warnings.append(f'appliance.state_dir is "{state_dir}", but the units only let the '
+                        f'services write to {PI_STATE_DIR}; set state_dir = "{PI_STATE_DIR}"')
+    return BakedConfig(raw, targets, warnings)
+
+
+def _validate(data: dict[str, Any], path: str) -> list[str]:
+    """Validate the whole file where the full loader can run; return notes for the report."""
+    try:
+        from .. import config as full  # needs Python 3.11 (tomllib)
+    except ImportError:
+        return ["the config was only partly checked (full validation needs Python 3.11); "
+                "run `appliance config check` on the Pi"]
+    try:
+        full.parse(data, path, environ={})
+    except ConfigError as e:
+        raise ImageConfigError(
+            f"the appliance config to bake into the card is invalid: {e}") from None
+    return []
+
+
+def _pi_name(data: dict[str, Any], section: str, key: str, path: str) -> str:
+    """Return the file name inside /etc/appliance that ``[section] key`` names, or ""."""
+    value = (data.get(section) or {}).get(key, "")
+    if not value:
+        return ""
+    if not isinstance(value, str) or posixpath.dirname(value) != PI_CONFIG_DIR:
+        name = posixpath.basename(str(value)) or "FILE"
+        raise ImageConfigError(
+            f'{section}.{key} = "{value}" in {path}: the card can only carry files into '
+            f'{PI_CONFIG_DIR}; write {key} = "{PI_CONFIG_DIR}/{name}"')
+    name = posixpath.basename(value)
+    if name in (PI_CONFIG_NAME, "") or name.startswith("."):
+        raise ImageConfigError(f'{section}.{key} = "{value}" in {path} would overwrite the config '
+                               f'itself; name the file differently, e.g. "{PI_CONFIG_DIR}/secret"')
+    return name
