@@ -25,6 +25,7 @@ from .errors import (
     SourceError,
     TunnelError,
 )
+from .guard import Guard
 from .replica import Replica
 from .state import StateStore, iso, utcnow
 from .sync import TableResult, TableSync, make_plan
@@ -70,10 +71,13 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
     error, replay_lag = None, None
     try:
         source = link.source()
-        shapes = source.describe([t.name for t in config.tables])
+        schemas = sorted({t.schema for t in config.tables})
+        shapes, schema_tables = source.describe_all([t.name for t in config.tables], schemas)
+        verdicts = Guard(config, store, source, replica).check(shapes, schema_tables)
         replay_lag = source.replay_lag()
         for table in config.tables:
-            result.tables.append(_sync_table(config, source, replica, shapes, table, tick))
+            result.tables.append(_sync_table(config, source, replica, store, shapes,
+                                             verdicts[table.name], table, tick))
         result.ok = not any(t.error for t in result.tables)
     except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
         error = e
@@ -88,15 +92,22 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
     return result
 
 
-def _sync_table(config, source, replica, shapes, table, tick) -> TableResult:
+def _sync_table(config, source, replica, store, shapes, verdict, table, tick) -> TableResult:
     shape = shapes.get(table.name)
+    if verdict.frozen:
+        return TableResult(table.name, table.replica_name,
+                           note="frozen by schema drift: the last good data is kept; "
+                                "accept the change (appliance schema accept) to resume")
     if shape is None:
         return TableResult(table.name, table.replica_name,
                            error=f"table {table.name} does not exist at the source (or the role "
                                  f"may not see it). Check tables.name, or grant SELECT.")
     try:
-        plan = make_plan(table, shape, source.is_postgres)
-        return TableSync(source, replica, plan, config.sync, tick).run()
+        plan = make_plan(table, shape, source.is_postgres, only=verdict.columns)
+        guard = Guard(config, store, source, replica)
+        key = [k.name for k in plan.key]
+        return TableSync(source, replica, plan, config.sync, tick,
+                         lambda rows: guard.violations(table, verdict, plan.names, key, rows)).run()
     except (SourceError, TunnelError):
         raise  # the connection failed: the whole pass stops
     except ApplianceError as e:

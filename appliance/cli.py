@@ -118,6 +118,59 @@ def ack() -> None:
         click.echo("nothing to acknowledge: the state is ok")
 
 
+@main.group(cls=_Group)
+def schema() -> None:
+    """The schema contract: show it, diff it against the source, accept drift."""
+
+
+@schema.command("show")
+@click.argument("table", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the contract as JSON.")
+def schema_show(table: str | None, as_json: bool) -> None:
+    """Show the accepted contract of TABLE (or of every table)."""
+    from . import contract
+
+    cfg = load_config()
+    tables = [cfg.table(table)] if table else cfg.tables
+    docs = {t.name: contract.load(cfg.state_dir, t.name) for t in tables}
+    if as_json:
+        click.echo(json.dumps(docs, indent=2))
+        return
+    for name, doc in docs.items():
+        click.echo(contract.render(doc) if doc else f"{name}: no contract yet (it is written "
+                                                     f"on the table's first sync)")
+
+
+@schema.command("diff")
+@click.argument("table", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+def schema_diff(table: str | None, as_json: bool) -> None:
+    """Compare the contract with the live source. Exit code 1 when they differ."""
+    from .schema_diff import live_diff
+
+    cfg = load_config()
+    report = live_diff(cfg, [cfg.table(table)] if table else cfg.tables)
+    if as_json:
+        click.echo(json.dumps({n: r["drift"] for n, r in report.items()}, indent=2))
+    else:
+        for r in report.values():
+            click.echo(r["text"])
+    sys.exit(1 if any(r["drift"] for r in report.values()) else 0)
+
+
+@schema.command("accept")
+@click.argument("table", required=False)
+def schema_accept(table: str | None) -> None:
+    """Make the live schema the contract for TABLE (or everything); syncing resumes."""
+    from .health import accept_drift
+
+    cfg = load_config()
+    if accept_drift(cfg, table, by="cli"):
+        click.echo(f"accepted: {table or 'all drift'}; the agent applies it on its next pass")
+    else:
+        click.echo("nothing to accept")
+
+
 @main.command()
 @click.option("--source", "source_url", metavar="URL",
               help="Use this PostgreSQL URL instead of the embedded demo source.")

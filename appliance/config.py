@@ -70,7 +70,7 @@ REQUIRED = object()
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str  # str | int | bool | duration | port | strlist | choice | pin | text
+    kind: str  # str | int | bool | duration | port | strlist | choice | pin | listmap | strmap
     default: Any
     help: str
     choices: tuple[str, ...] = ()
@@ -160,6 +160,8 @@ TABLE_SETTINGS: list[Setting] = [
     _s("exclude_columns", "strlist", [], "columns never fetched"),
     _s("mask_columns", "strlist", [], "columns fetched as a keyed hash"),
     _s("replica_name", "str", "", "table name in the replica"),
+    _s("allowed_values", "listmap", {}, "data check: column -> the values it may take"),
+    _s("lookup", "strmap", {}, 'data check: column -> "schema.table.column" listing its values'),
 ]
 
 
@@ -198,6 +200,23 @@ def _check(setting: Setting, key: str, value: Any, problems: list[Problem]) -> A
                                     f"write {key} = true or false"))
             return setting.default
         return value
+    if kind in ("listmap", "strmap"):
+        want = list if kind == "listmap" else str
+        ok = isinstance(value, dict) and all(
+            isinstance(v, want) and (want is str or all(isinstance(x, str) for x in v))
+            for v in value.values())
+        if not ok:
+            example = '{ status = ["new", "paid"] }' if kind == "listmap" else \
+                '{ status = "public.order_statuses.code" }'
+            problems.append(Problem(key, f"expected a table like {example}, got {value!r}",
+                                    f"write {key} = {example}"))
+            return {}
+        if kind == "strmap":
+            for col, ref in value.items():
+                if ref.count(".") != 2:
+                    problems.append(Problem(f"{key}.{col}", f'"{ref}" is not schema.table.column',
+                                            'e.g. "public.order_statuses.code"'))
+        return dict(value)
     if kind == "strlist":
         if isinstance(value, str):
             value = [value]
@@ -227,7 +246,7 @@ def _section(raw: dict, prefix: str, settings: list[Setting], problems: list[Pro
         else:
             default = s.default
             out[s.name] = parse_duration(default) if s.kind == "duration" else (
-                list(default) if isinstance(default, list) else default)
+                type(default)(default) if isinstance(default, (list, dict)) else default)
     return out
 
 
@@ -316,6 +335,8 @@ class TableSettings:
     exclude_columns: list[str]
     mask_columns: list[str]
     replica_name: str
+    allowed_values: dict[str, list[str]] = field(default_factory=dict)
+    lookup: dict[str, str] = field(default_factory=dict)
 
     @property
     def schema(self) -> str:

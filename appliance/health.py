@@ -33,19 +33,33 @@ def _agent(config: Config, store: StateStore, now: datetime) -> dict:
             "last_heartbeat": info.get("heartbeat"), "pid": info.get("pid")}
 
 
-def _table(config: Config, t, rec: dict, now: datetime, replay_lag: float) -> tuple[dict, str]:
+def table_drift(store: StateStore, name: str) -> list[dict]:
+    """Return a table's schema drift and data-check violations, not yet accepted."""
+    return store.get(f"drift:{name}", []) + store.get(f"violations:{name}", [])
+
+
+def _table(config: Config, t, rec: dict, now: datetime, replay_lag: float,
+           store: StateStore) -> tuple[dict, str]:
     """Return (the table's entry, a reason sentence) for one configured table."""
     last = parse_iso(rec.get("last_sync"))
     lag = (now - last).total_seconds() + replay_lag if last else None
     warn, limit = config.sync.warn_lag, config.sync.max_lag
+    drift, frozen = table_drift(store, t.name), bool(store.get(f"frozen:{t.name}", False))
+    drift_reason = (f"{t.name}: {drift[0]['detail'] if drift else 'schema drift'}"
+                    + (f" (and {len(drift) - 1} more)" if len(drift) > 1 else "")
+                    + (" - syncing is frozen until the change is accepted." if frozen else "."))
     if rec.get("last_error"):
         state, reason = "outage", f"{t.name}: {rec['last_error']}"
+    elif frozen:  # the cause is known: growing lag is shown but does not escalate
+        state, reason = "drift", drift_reason
     elif lag is None:
         state, reason = "lagging", f"{t.name} has not finished its first sync yet."
     elif lag > limit:
         state = "outage"
         reason = (f"{t.name} has not synced for {format_duration(lag)} "
                   f"(more than max_lag {format_duration(limit)}).")
+    elif drift:
+        state, reason = "drift", drift_reason
     elif lag > warn:
         state = "lagging"
         reason = (f"{t.name} is {format_duration(lag)} behind "
@@ -55,7 +69,7 @@ def _table(config: Config, t, rec: dict, now: datetime, replay_lag: float) -> tu
     entry = {"name": t.name, "replica_name": t.replica_name, "state": state,
              "rows": int(rec.get("rows") or 0), "last_sync": rec.get("last_sync"),
              "lag_seconds": round(lag, 3) if lag is not None else None,
-             "drift": [], "frozen": False,
+             "drift": drift, "frozen": frozen,
              "error": rec.get("last_error") or None, "note": rec.get("note") or None}
     return entry, reason
 
@@ -76,10 +90,13 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     replay_lag = float(source.get("replay_lag") or 0.0)
     entries, reasons = [], {}
     for t in config.tables:
-        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag)
+        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store)
         entries.append(entry)
         reasons.setdefault(entry["state"], reason)
-    state = worst(e["state"] for e in entries)
+    source_drift = store.get("source_drift", [])
+    if source_drift:
+        reasons.setdefault("drift", f"{source_drift[0]['detail']}.")
+    state = worst([*(e["state"] for e in entries), *(["drift"] if source_drift else [])])
     reason = reasons.get(state, "")
     tunnel = source.get("tunnel", "direct" if config.ssh is None else "down")
     if source.get("down"):
@@ -98,7 +115,7 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
         "acknowledged": ack.get("state") == state and ack.get("since") == since,
         "agent": _agent(config, store, now),
         "source": {"tunnel": tunnel, "database": source.get("database", "down"),
-                   "last_error": source.get("last_error", "")},
+                   "last_error": source.get("last_error", ""), "drift": source_drift},
         "tables": entries,
     }
 
@@ -115,9 +132,19 @@ def update(config: Config, store: StateStore, now: str | None = None) -> dict:
         was = stored.get("state", "start")
         store.event("state", f"{was} -> {status['state']}: {status['reason']}",
                     at=status["since"])
-        if was != "start" or status["state"] != "ok":  # a healthy first start is no news
+        if (was != "start" or status["state"] != "ok") and not _only_ignored_drift(config, status):
             notify.enqueue(config, store, status, was)
     return status
+
+
+def _only_ignored_drift(config: Config, status: dict) -> bool:
+    """True when the new state is drift caused only by tables whose policy is ignore."""
+    if status["state"] != "drift":
+        return False
+    policies = {t.name: t.on_drift for t in config.tables}
+    drifting = [t["name"] for t in status["tables"] if t["state"] == "drift"]
+    return bool(drifting) and not status["source"]["drift"] and all(
+        policies[n] == "ignore" for n in drifting)
 
 
 def current_status(config: Config, now: datetime | None = None) -> dict:
@@ -139,10 +166,38 @@ def acknowledge(config: Config, by: str = "cli") -> bool:
 
 
 def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> bool:
-    """Accept the drift of one table (or all): the live schema becomes the contract.
+    """Accept the drift of one table (or of everything): the live schema becomes the contract.
 
-    The schema contract arrives with the drift checks; until then there is never drift to
-    accept, so this returns False and changes nothing.
+    Returns False when there was nothing to accept. The agent applies the new contract on
+    its next pass (a breaking change is then copied again).
     """
-    config.table(table) if table else None  # raises a clear ConfigError for unknown tables
-    return False
+    from . import contract as contract_mod
+
+    tables = [config.table(table)] if table else list(config.tables)
+    accepted = []
+    with StateStore(config.state_dir) as store:
+        for t in tables:
+            live = store.get(f"live:{t.name}")
+            drift = table_drift(store, t.name)
+            if not drift or live is None:
+                continue
+            for v in store.get(f"violations:{t.name}", []):  # accepted JSON keys join the contract
+                if v["kind"] == "json_keys_changed":
+                    live["json_keys"][v["column"]] = sorted(set(live["json_keys"].get(
+                        v["column"], [])) | set(v["value"].split(",")))
+            contract_mod.save(config.state_dir, t.name, live)
+            for key in (f"drift:{t.name}", f"violations:{t.name}"):
+                store.put(key, [])
+            store.put(f"frozen:{t.name}", False)
+            accepted.append(t.name)
+            store.event("accept", f"{t.name}: drift accepted by {by} ({len(drift)} change(s))",
+                        table=t.name)
+        if table is None and store.get("source_drift"):
+            store.put("known_tables", sorted(set(store.get("known_tables", [])) | {
+                d["value"] for d in store.get("source_drift")}))
+            store.put("source_drift", [])
+            store.event("accept", f"new tables accepted by {by}")
+            accepted.append("source")
+        if accepted:
+            update(config, store)
+    return bool(accepted)

@@ -113,14 +113,20 @@ SELECT n.nspname || '.' || c.relname, c.relkind, a.attname,
        (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_enum e
          WHERE e.enumtypid = coalesce(bt.oid, t.oid)),
        coalesce((SELECT array_position(string_to_array(i.indkey::text, ' ')::int2[], a.attnum)
-                   FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0)
+                   FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), 0),
+       a.attnum
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
 WHERE n.nspname || '.' || c.relname = ANY(%s) AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-ORDER BY 1, a.attnum
+UNION ALL
+SELECT n.nspname || '.' || c.relname, c.relkind, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, 0
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = ANY(%s) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+ORDER BY 1, 12
 """
 
 
@@ -221,12 +227,21 @@ class Source:
     # -- introspection -------------------------------------------------------------------
     def describe(self, names: Sequence[str]) -> dict[str, Shape]:
         """Return the Shape of every named table that exists (one catalog query)."""
+        return self.describe_all(names)[0]
+
+    def describe_all(self, names: Sequence[str],
+                     schemas: Sequence[str] = ()) -> tuple[dict[str, Shape], list[str]]:
+        """Return the named tables' Shapes and every table in ``schemas``, in one query."""
         if not self.is_postgres:
-            return self._describe_generic(names)
+            return self._describe_generic(names), self._tables_generic()
         shapes: dict[str, Shape] = {}
         pk: dict[str, list[tuple[int, str]]] = {}
+        tables: list[str] = []
         for (name, relkind, col, sql_type, typname, typtype, cat, notnull, generated,
-             labels, pkpos) in self._run(_DESCRIBE_PG, (list(names),)):
+             labels, pkpos, _) in self._run(_DESCRIBE_PG, (list(names), list(schemas))):
+            if col is None:
+                tables.append(name)
+                continue
             shape = shapes.setdefault(name, Shape(name, [], [], relkind))
             shape.columns.append(Column(col, sql_type, pg_kind(typname, typtype, cat),
                                         not notnull, bool(generated), tuple(labels or ())))
@@ -234,7 +249,11 @@ class Source:
                 pk.setdefault(name, []).append((pkpos, col))
         for name, cols in pk.items():
             shapes[name].primary_key = [c for _, c in sorted(cols)]
-        return shapes
+        return shapes, tables
+
+    def _tables_generic(self) -> list[str]:
+        self.connect()
+        return [f"public.{t}" for t in sa.inspect(self._sa_conn).get_table_names()]
 
     def _describe_generic(self, names: Sequence[str]) -> dict[str, Shape]:
         self.connect()
@@ -282,6 +301,24 @@ class Source:
         where = f" WHERE {table.where}" if table.where else ""
         ident = self._ident(table)
         return int(self._run(f"SELECT count(*) FROM {ident}{where}")[0][0])
+
+    def sample(self, table: TableSettings, column: Column, limit: int = 500) -> list:
+        """Return up to ``limit`` non-NULL values of a column, in replica form."""
+        expr = pg_select_expr(column) if self.is_postgres else quote_ident(column.name)
+        rows = self._run(f"SELECT {expr} FROM {self._ident(table)} "
+                         f"WHERE {quote_ident(column.name)} IS NOT NULL LIMIT {int(limit)}")
+        return [_generic_value(r[0], column) for r in rows]
+
+    def distinct_values(self, ref: str, limit: int = 1000) -> set[str]:
+        """Return the distinct values of "schema.table.column" (a small lookup table)."""
+        schema, table, column = ref.split(".")
+        ident = (f"{quote_ident(schema)}.{quote_ident(table)}" if self.is_postgres
+                 else quote_ident(table))
+        col = quote_ident(column)
+        cast = f"{col}::text" if self.is_postgres else col
+        rows = self._run(f"SELECT DISTINCT {cast} FROM {ident} WHERE {col} IS NOT NULL "
+                         f"LIMIT {int(limit)}")
+        return {str(r[0]) for r in rows}
 
     def _ident(self, table: TableSettings) -> str:
         if self.is_postgres:

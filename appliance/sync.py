@@ -68,8 +68,11 @@ class Plan:
         return [row[self.columns.index(k)] for k in self.key]
 
 
-def make_plan(table: TableSettings, shape: Shape, pg: bool) -> Plan:
-    """Return the read plan for a table, or raise SourceSchemaError naming the config key."""
+def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | None = None) -> Plan:
+    """Return the read plan for a table, or raise SourceSchemaError naming the config key.
+
+    ``only`` limits the columns to those (drift policy ``ignore``: what still fits).
+    """
     names = {c.name for c in shape.columns}
     for key_name, wanted in (("primary_key", table.primary_key), ("history", table.history),
                              ("exclude_columns", table.exclude_columns)):
@@ -81,7 +84,8 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool) -> Plan:
         if col and col not in names:
             raise SourceSchemaError(f"{table.name}: {key_name} = \"{col}\" is not a column of the "
                                     f"source table (columns: {', '.join(sorted(names))}).")
-    columns = [c for c in shape.columns if c.name not in table.exclude_columns]
+    columns = [c for c in shape.columns if c.name not in table.exclude_columns
+               and (only is None or c.name in only)]
     key_names = table.primary_key or shape.primary_key
     if table.cursor and not key_names:
         raise SourceSchemaError(f"{table.name} has no primary key, which incremental sync needs "
@@ -144,11 +148,13 @@ class TableSync:
     """Sync one table for one pass."""
 
     def __init__(self, source: Source, replica: Replica, plan: Plan, settings: SyncSettings,
-                 tick: Callable[[], None] = lambda: None) -> None:
+                 tick: Callable[[], None] = lambda: None,
+                 inspect: Callable[[list[Row]], None] = lambda rows: None) -> None:
         self.source, self.replica, self.plan, self.settings = source, replica, plan, settings
         self.table = plan.table
         self.name = plan.table.replica_name
         self.tick = tick
+        self.inspect = inspect  # data checks on rows that arrive after the first copy
         self.result = TableResult(plan.table.name, self.name)
 
     def run(self) -> TableResult:
@@ -195,6 +201,30 @@ class TableSync:
                            f"{quote_ident(c.name)} {c.replica_type}")
             st.columns = st.columns + [x for x in cols if x[0] not in known]
             self.replica.save_state(st)
+        if st.phase != "initial" and self.plan.key:
+            self._backfill(new)
+
+    def _backfill(self, new: list[Column]) -> None:
+        """Fill columns added by evolve for the rows already copied: key + new columns only."""
+        key = self.plan.key
+        cols = key + [c for c in new if c not in key]
+        sets = ", ".join(f"{quote_ident(c.name)} = ?" for c in new)
+        cond = " AND ".join(f"{quote_ident(k.name)} = ?" for k in key)
+        sql = f"UPDATE {quote_ident(self.name)} SET {sets} WHERE {cond}"
+        page = Page(limit=self.settings.batch_size, filtered=True)
+        n = len(key)
+        for rows in prefetch(self._key_pages(cols, page)):
+            with self.replica.transaction() as db:
+                db.executemany(sql, [[*r[n:n + len(new)], *r[:n]] for r in rows])
+        log.info("%s: backfilled %s", self.table.name, ", ".join(c.name for c in new))
+
+    def _key_pages(self, cols: list[Column], page: Page):
+        while True:
+            rows = self.source.read_page(self.table, cols, self.plan.key, page, {})
+            yield rows
+            if len(rows) < page.limit:
+                return
+            page.after = list(rows[-1][:len(self.plan.key)])
 
     # -- reading -------------------------------------------------------------------------
     def _pages(self, order: list[Column], page: Page):
@@ -269,6 +299,7 @@ class TableSync:
             if not rows:
                 break
             keep, gone = self._split(rows, filtered=False)
+            self.inspect(keep)
             with self.replica.transaction():
                 self._write(keep, gone, upsert=True)
                 st.cursor_value, st.cursor_key = rows[-1][ci], self.plan.key_of(rows[-1])
@@ -281,6 +312,7 @@ class TableSync:
                     null_cursor=self.plan.cursor.name)
         for rows in self._pages(self.plan.key, page):
             keep, gone = self._split(rows, filtered=False)
+            self.inspect(keep)
             with self.replica.transaction():
                 self._write(keep, gone, upsert=True)
 
@@ -301,6 +333,7 @@ class TableSync:
         try:
             for rows in self._pages(self.plan.key or self.plan.columns, page):
                 keep, _ = self._split(rows, filtered=True)
+                self.inspect(keep)
                 with self.replica.transaction():
                     self._write(keep, [], upsert=False)
         finally:
