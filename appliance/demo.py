@@ -22,7 +22,7 @@ import click
 from .agent import Agent
 from .config import Config, parse
 from .errors import SourceError
-from .health import current_status
+from .health import accept_drift, acknowledge, current_status
 from .link import FixedLink
 from .replica import Replica
 from .source import Source
@@ -31,8 +31,9 @@ from .status_text import render
 
 log = logging.getLogger(__name__)
 
-# seconds after start: (what happens, for how long)
+# The timeline, in seconds after start: an outage, then a schema change that is accepted.
 OUTAGE_AT, OUTAGE_FOR = 40, 25
+DRIFT_AT, ACCEPT_AT = 90, 120
 
 SCHEMA = """
 CREATE TABLE order_statuses (code TEXT PRIMARY KEY, label TEXT);
@@ -105,6 +106,12 @@ class DemoSource:
             self.db.execute("UPDATE orders SET deleted_at = ?, updated_at = ? WHERE id = ?",
                             (t, t, rng.choice(ids)))
 
+    def add_column(self) -> None:
+        """A release at the source: orders gain a coupon column (non-breaking drift)."""
+        self.db.execute("ALTER TABLE orders ADD COLUMN coupon TEXT")
+        self.db.execute("UPDATE orders SET coupon = 'WELCOME10', updated_at = ? WHERE id % 7 = 0",
+                        (now_iso(),))
+
     def close(self) -> None:
         self.db.close()
 
@@ -136,14 +143,16 @@ def demo_config(workdir: Path, source_url: str | None) -> Config:
     return parse({
         "appliance": {"state_dir": str(workdir / "state")},
         "source": {"host": "embedded-demo", "database": "sales", "user": "demo"},
-        "sync": {"interval": "2s", "warn_lag": "20s", "max_lag": "60s", "lookback": "30s"},
+        "sync": {"interval": "2s", "warn_lag": "20s", "max_lag": "60s", "lookback": "30s",
+                 "probe_interval": "1s"},
+        "indicator": {"mock": True},  # gpiozero's MockFactory and luma's dummy display
         "tables": tables,
     }, path=f"{workdir}/ (built in)")
 
 
 def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
              port: int = 8080, outage: tuple[float, float] = (OUTAGE_AT, OUTAGE_FOR),
-             tick: float = 3.0) -> None:
+             drift: tuple[float, float] = (DRIFT_AT, ACCEPT_AT), tick: float = 3.0) -> None:
     """Run source writer, agent and status printer until Ctrl-C or ``duration``."""
     work = Path(workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -156,11 +165,15 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
     store, replica = StateStore(config.state_dir), Replica(config.replica_url)
     agent = Agent(config, link, replica, store)
     stop = threading.Event()
-    threads = [threading.Thread(target=agent.run, name="agent", daemon=True)]
+    preview = work / "oled.png"
+    threads = [threading.Thread(target=agent.run, name="agent", daemon=True),
+               threading.Thread(target=_indicator, args=(config, preview, stop), daemon=True)]
     if demo_source is not None:
         threads.append(threading.Thread(target=_business, args=(demo_source, stop), daemon=True))
     click.echo(f"demo: source {url}\ndemo: replica {config.replica_url}\n"
+               f"demo: the OLED picture is kept in {preview}\n"
                f"demo: a simulated outage starts at {outage[0]:.0f}s and lasts {outage[1]:.0f}s; "
+               f"a schema change comes at {drift[0]:.0f}s and is accepted at {drift[1]:.0f}s; "
                f"Ctrl-C stops.\n")
     for t in threads:
         t.start()
@@ -169,8 +182,11 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
         while not duration or time.monotonic() - started < duration:
             elapsed = time.monotonic() - started
             _timeline(link, elapsed, outage)
-            click.echo(f"[{elapsed:5.0f}s] " + render(current_status(config)).replace("\n", "\n        ")
-                       + "\n")
+            if demo_source is not None:
+                _drift_timeline(config, demo_source, elapsed, drift)
+            doc = current_status(config)
+            click.echo(f"[{elapsed:5.0f}s] lights: {lights_text(doc)}\n        "
+                       + render(doc).replace("\n", "\n        ") + "\n")
             if stop.wait(tick):
                 break
     except KeyboardInterrupt:
@@ -192,6 +208,38 @@ def _timeline(link: CuttableLink, elapsed: float, outage: tuple[float, float]) -
     elif not in_outage and link.cut.is_set():
         click.echo(">>> timeline: the source is back")
         link.cut.clear()
+
+
+def lights_text(status: dict) -> str:
+    """Return what the traffic light shows for this status (the indicator's own mapping)."""
+    from .indicator.leds import DESCRIPTIONS
+    from .indicator.view import pattern_for
+
+    return DESCRIPTIONS[pattern_for(status)]
+
+
+def _drift_timeline(config: Config, source: DemoSource, elapsed: float,
+                    drift: tuple[float, float]) -> None:
+    if elapsed >= drift[0] and not getattr(source, "drifted", False):
+        click.echo(">>> timeline: a release at the source adds orders.coupon (schema drift)")
+        source.add_column()
+        source.drifted = True
+    if elapsed >= drift[1] and getattr(source, "drifted", False) and not getattr(
+            source, "accepted", False) and accept_drift(config, "public.orders", by="demo"):
+        click.echo(">>> timeline: the data team accepts the change (appliance schema accept)")
+        source.accepted = True
+
+
+def _indicator(config: Config, preview: Path, stop: threading.Event) -> None:
+    """The real indicator loop on mock pins and a dummy display, writing the OLED picture."""
+    from .indicator.loop import serve
+
+    try:
+        serve(config, lambda: current_status(config),
+              lambda: acknowledge(config, by="button"), preview=preview, interval=1.0,
+              stop=stop.is_set, lamp_test=0.2, warn=lambda text: log.warning("%s", text))
+    except Exception as e:  # noqa: BLE001 - the demo goes on without its lights
+        click.echo(f"demo: the indicator could not start: {e}")
 
 
 def _business(source: DemoSource, stop: threading.Event) -> None:
