@@ -118,6 +118,19 @@ def ack() -> None:
         click.echo("nothing to acknowledge: the state is ok")
 
 
+@main.command()
+def doctor() -> None:
+    """Check everything a deployment needs; exit code 1 when something is wrong."""
+    from .doctor import run
+
+    checks = run(click.get_current_context().obj["config_path"])
+    for check in checks:
+        click.echo(check.line())
+    problems = [c for c in checks if c.ok is False]
+    click.echo(f"\n{len(problems)} problem(s)" if problems else "\nall checks ok")
+    sys.exit(1 if problems else 0)
+
+
 @main.group(cls=_Group)
 def schema() -> None:
     """The schema contract: show it, diff it against the source, accept drift."""
