@@ -108,3 +108,18 @@ def test_agent_loop_stops_cleanly_on_sigterm(sales, make_config):
         kinds = [e["message"] for e in store.events()]
     assert info["running"] is False and info["stopped"]
     assert kinds[0] == "agent stopped"
+
+
+def test_agent_once_against_unreachable_source_fails_promptly(sales, make_config):
+    from support.pg import free_port
+
+    cfg = make_config([{"name": "public.big"}], ssh={"port": free_port(), "connect_timeout": "3s"})
+    t0 = time.monotonic()
+    proc = agent(cfg, "--once")
+    out, err = proc.communicate(timeout=60)
+    took = time.monotonic() - t0
+    assert proc.returncode == 1 and "cannot reach bastion" in err and "Traceback" not in err
+    assert took < 15
+    status = subprocess.run([sys.executable, "-m", "appliance.cli", "--config", str(cfg), "status",
+                             "--json"], capture_output=True, text=True)
+    assert status.returncode == 2 and "Tunnel down" in status.stdout
