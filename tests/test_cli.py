@@ -28,3 +28,12 @@ def test_cli_bad_interval_is_a_clean_error(tmp_path):
                     f'[appliance]\nstate_dir = "{tmp_path}"\n')
     result = CliRunner().invoke(main, ["--config", str(path), "sync", "--interval", "soon"])
     assert result.exit_code == 2 and "--interval" in result.output
+
+
+def test_cli_readme_lists_every_command():
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for path, _ in all_commands(main):
+        if len(path) == 1:
+            assert f"`appliance {path[0]}" in readme, f"README does not document appliance {path[0]}"
