@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from support.pg import free_port
-from support.tomlconf import RO_PASSWORD, RO_USER, write_config
+from support.tomlconf import RO_PASSWORD, password_file, sections, write_config
 from test_outage import RunningAgent, own_pg  # noqa: F401 - fixture
 
 from appliance.notify import message
@@ -53,16 +53,10 @@ class Receiver(ThreadingHTTPServer):
 
 
 def direct_config(pg, tmp_path, notify: dict):
-    pw = tmp_path / "source.password"
-    pw.write_text(RO_PASSWORD)
-    pw.chmod(0o600)
-    return write_config(tmp_path / "appliance.toml", {
-        "appliance": {"state_dir": str(tmp_path / "state")},
-        "source": {"host": "127.0.0.1", "port": pg.port, "database": "sales", "user": RO_USER,
-                   "password_file": str(pw), "connect_timeout": "2s"},
-        "sync": {"interval": "1s"},
-        "notify": notify,
-    }, [{"name": "public.t", "cursor": "updated_at"}])
+    config = sections(tmp_path / "state", pg, password_file(tmp_path / "source.password"),
+                      source={"connect_timeout": "2s"}, sync={"interval": "1s"}, notify=notify)
+    return write_config(tmp_path / "appliance.toml", config,
+                        [{"name": "public.t", "cursor": "updated_at"}])
 
 
 def poll(predicate, timeout=30.0):

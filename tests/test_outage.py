@@ -22,10 +22,7 @@ DETECTION_LIMIT = 15.0
 
 @pytest.fixture
 def own_pg():
-    cluster = PgCluster().init().start()
-    cluster.sql("CREATE DATABASE sales")
-    cluster.sql(f"CREATE ROLE {RO_USER} LOGIN PASSWORD '{RO_PASSWORD}'")
-    cluster.sql(f"GRANT pg_read_all_data TO {RO_USER}")
+    cluster = PgCluster().init().start().add_sales(RO_USER, RO_PASSWORD)
     cluster.sql("CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL "
                 "DEFAULT now()); INSERT INTO t VALUES (1, 'a')", db="sales")
     yield cluster
@@ -73,23 +70,14 @@ class RunningAgent:
 
 
 def config_for(make_config, pg, sshd, tmp_path, **kw):
-    from support.tomlconf import write_config
+    from support.tomlconf import password_file, sections, write_config
 
-    pw = tmp_path / "source.password"
-    pw.write_text(RO_PASSWORD)
-    pw.chmod(0o600)
     sshd.client_key.chmod(0o600)
-    sections = {
-        "appliance": {"state_dir": str(tmp_path / "state")},
-        "ssh": {"host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
-                "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts),
-                "connect_timeout": "3s"},
-        "source": {"host": "127.0.0.1", "port": pg.port, "database": "sales", "user": RO_USER,
-                   "password_file": str(pw), "connect_timeout": "3s"},
-        "sync": {"interval": "60s"},
-        **kw,
-    }
-    return write_config(tmp_path / "appliance.toml", sections,
+    config = sections(tmp_path / "state", pg, password_file(tmp_path / "source.password"), sshd,
+                      ssh={"connect_timeout": "3s"}, source={"connect_timeout": "3s"},
+                      sync={"interval": "60s"})
+    config.update(kw)
+    return write_config(tmp_path / "appliance.toml", config,
                         [{"name": "public.t", "cursor": "updated_at"}])
 
 

@@ -20,7 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_sync import machine  # noqa: E402
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
-from support.tomlconf import RO_PASSWORD, RO_USER, write_config  # noqa: E402
+from support.tomlconf import (  # noqa: E402
+    RO_PASSWORD,
+    RO_USER,
+    password_file,
+    sections,
+    write_config,
+)
 
 from appliance.agent import Agent  # noqa: E402
 from appliance.config import load  # noqa: E402
@@ -47,22 +53,16 @@ def main(runs: int) -> None:
     pg, sshd = PgCluster().init().start(), Sshd().start()
     work = Path(tempfile.mkdtemp())
     try:
-        pg.sql("CREATE DATABASE sales")
-        pg.sql(f"CREATE ROLE {RO_USER} LOGIN PASSWORD '{RO_PASSWORD}'")
-        pg.sql(f"GRANT pg_read_all_data TO {RO_USER}")
-        pg.sql("CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now());"
-               "INSERT INTO t VALUES (1)", db="sales")
-        pw = work / "pw"
-        pw.write_text(RO_PASSWORD)
-        pw.chmod(0o600)
+        pg.add_sales(RO_USER, RO_PASSWORD)
+        pg.sql(
+            "CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now());"
+            "INSERT INTO t VALUES (1)",
+            db="sales",
+        )
         sshd.client_key.chmod(0o600)
-        cfg = load(write_config(work / "a.toml", {
-            "appliance": {"state_dir": str(work / "state")},
-            "ssh": {"host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
-                    "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts)},
-            "source": {"host": "127.0.0.1", "port": pg.port, "database": "sales",
-                       "user": RO_USER, "password_file": str(pw)},
-        }, [{"name": "public.t", "cursor": "updated_at"}]))
+        config = sections(work / "state", pg, password_file(work / "pw"), sshd)
+        cfg = load(write_config(work / "a.toml", config,
+                                [{"name": "public.t", "cursor": "updated_at"}]))
         store, replica, link = StateStore(cfg.state_dir), Replica(cfg.replica_url), SourceLink(cfg)
         agent = Agent(cfg, link, replica, store)
         thread = threading.Thread(target=agent.run, daemon=True)
@@ -77,9 +77,11 @@ def main(runs: int) -> None:
         agent.stopping.set()
         thread.join(60)
         link.close()
-        print(f"  {runs} cuts: median {statistics.median(times):.1f}s, max {max(times):.1f}s "
-              f"(target < 15s; ratio to target {statistics.median(times) / 15:.2f}) "
-              f"[{', '.join(f'{t:.1f}' for t in times)}]")
+        print(
+            f"  {runs} cuts: median {statistics.median(times):.1f}s, max {max(times):.1f}s "
+            f"(target < 15s; ratio to target {statistics.median(times) / 15:.2f}) "
+            f"[{', '.join(f'{t:.1f}' for t in times)}]"
+        )
     finally:
         sshd.destroy()
         pg.destroy()

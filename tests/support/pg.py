@@ -113,6 +113,13 @@ class PgCluster:
         finally:
             conn.close()
 
+    def add_sales(self, user: str, password: str) -> PgCluster:
+        """Create the `sales` database and a read-only login role (as a DBA would grant it)."""
+        self.sql("CREATE DATABASE sales")
+        self.sql(f"CREATE ROLE {user} LOGIN PASSWORD '{password}'")
+        self.sql(f"GRANT pg_read_all_data TO {user}")
+        return self
+
     def wait_down(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
