@@ -87,7 +87,8 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
             raise click.BadParameter(str(e), param_hint="--interval") from None
     with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, \
             SourceLink(cfg) as link:
-        result = Agent(cfg, link, replica, store, interval=seconds).run(once=once)
+        result = Agent(cfg, link, replica, store, interval=seconds).run(once=once,
+                                                                         reconcile=reconcile)
     if once and (result is None or not result.ok):
         raise click.ClickException(result.summary() if result else "no pass ran")
 
@@ -204,9 +205,11 @@ def _register() -> None:
     """Add the commands that live with their own packages."""
     from .image.cli import image
     from .indicator.cli import indicator
+    from .web.cli import web
 
     main.add_command(indicator)
     main.add_command(image)
+    main.add_command(web)
 
 
 _register()

@@ -21,7 +21,7 @@ import click
 
 from .agent import Agent
 from .config import Config, parse
-from .errors import SourceError
+from .errors import ApplianceError, SourceError
 from .health import accept_drift, acknowledge, current_status
 from .link import FixedLink
 from .replica import Replica
@@ -177,6 +177,7 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
                f"Ctrl-C stops.\n")
     for t in threads:
         t.start()
+    page = _page(config, port)
     started = time.monotonic()
     try:
         while not duration or time.monotonic() - started < duration:
@@ -194,6 +195,8 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
     finally:
         stop.set()
         agent.stopping.set()
+        if page is not None:
+            page.close()
         threads[0].join(timeout=30)
         for closeable in (replica, store, link, demo_source):
             if closeable is not None:
@@ -228,6 +231,19 @@ def _drift_timeline(config: Config, source: DemoSource, elapsed: float,
             source, "accepted", False) and accept_drift(config, "public.orders", by="demo"):
         click.echo(">>> timeline: the data team accepts the change (appliance schema accept)")
         source.accepted = True
+
+
+def _page(config: Config, port: int):
+    """Start the real status page on localhost; the demo goes on without it if the port is taken."""
+    from .web.server import PageServer
+
+    try:
+        server = PageServer(config, "127.0.0.1", port).start()
+    except (ApplianceError, OSError) as e:
+        click.echo(f"demo: the status page could not start ({e}); use --port to pick another")
+        return None
+    click.echo(f"demo: status page at {server.url}  (JSON: {server.url.rstrip('/')}/api/status)\n")
+    return server
 
 
 def _indicator(config: Config, preview: Path, stop: threading.Event) -> None:

@@ -9,7 +9,7 @@ from appliance.state import StateStore
 
 
 def test_demo_shows_ok_outage_ok(tmp_path, capsys):
-    run_demo(str(tmp_path), duration=20, outage=(4, 4), drift=(11, 15), tick=0.5)
+    run_demo(str(tmp_path), duration=20, outage=(4, 4), drift=(11, 15), tick=0.5, port=0)
     with StateStore(tmp_path / "state") as store:
         changes = [e["message"].split(":")[0] for e in reversed(store.events()) if e["kind"] == "state"]
     assert changes[:5] == ["start -> lagging", "lagging -> ok", "ok -> outage", "outage -> ok",
@@ -19,6 +19,7 @@ def test_demo_shows_ok_outage_ok(tmp_path, capsys):
     assert (tmp_path / "oled.png").stat().st_size > 0  # the real indicator drew the OLED
     out = capsys.readouterr().out
     assert "OUTAGE" in out and "simulated outage" in out and "DRIFT" in out
+    assert "demo: status page at http://127.0.0.1:" in out
     assert "lights: red blinking" in out and "lights: green steady" in out
     assert "lights: amber steady" in out
     replica = sqlite3.connect(tmp_path / "state" / "replica.sqlite")

@@ -1,0 +1,161 @@
+"""The actions blueprint: acknowledge the alert, accept a table's drift.
+
+Each action is a confirmation page (GET, never cached, never auto-refreshed, so a
+half-typed password survives) and a POST that does it. A POST needs:
+
+- a CSRF token from that page: signed with the per-process secret, bound to the action
+  and to a nonce in the browser's session cookie (SameSite=Strict), valid for an hour;
+- the password (``[web] api_token_file`` / ``api_token_env``) when one is configured, in
+  the form or as ``Authorization: Bearer``. A Bearer request needs no CSRF token: a page
+  on another site cannot make a browser send that header.
+
+Neither the password nor anything typed into the form is ever echoed back.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from .. import health
+from ..errors import ConfigError
+from .app import site
+
+bp = Blueprint("actions", __name__, url_prefix="/actions")
+
+TOKEN_AGE = 3600  # seconds a confirmation page's form stays usable
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt="appliance-actions")
+
+
+def _csrf_token(action: str) -> str:
+    """Return a token for ``action``, tied to this browser's session."""
+    nonce = session.setdefault("nonce", secrets.token_urlsafe(16))
+    return _serializer().dumps({"action": action, "nonce": nonce})
+
+
+def _csrf_ok(action: str) -> bool:
+    try:
+        data = _serializer().loads(request.form.get("csrf", ""), max_age=TOKEN_AGE)
+    except BadSignature:  # also covers an expired token
+        return False
+    nonce = session.get("nonce")
+    return isinstance(data, dict) and data.get("action") == action and bool(nonce) \
+        and hmac.compare_digest(str(data.get("nonce")), nonce)
+
+
+def _same(given: str, password: str) -> bool:
+    return hmac.compare_digest(given.encode(), password.encode())
+
+
+def _guard(action: str) -> Response | None:
+    """Return the refusal for a POST that may not do ``action``, or None to go ahead."""
+    password = site().password
+    auth = request.headers.get("Authorization", "")
+    if password and auth.startswith("Bearer "):
+        if _same(auth.removeprefix("Bearer ").strip(), password):
+            return None
+        return _result("Wrong token", "The Bearer token is not the configured one.", 403)
+    if not _csrf_ok(action):
+        return _result("Form expired", "This form is out of date or did not come from this "
+                       "page. Open the page again and retry.", 400)
+    if password and not _same(request.form.get("password", ""), password):
+        return _result("Wrong password", "The password is not the one in web.api_token.", 403)
+    return None
+
+
+def _result(title: str, message: str, code: int, back: str | None = None) -> Response:
+    body = render_template("actions/result.html", title=title, message=message,
+                           back=back or url_for("status.overview"))
+    return Response(body, code, mimetype="text/html")
+
+
+def _confirm(token_for: str, **context: Any) -> str:
+    snap = site().snapshot()
+    return render_template("actions/confirm.html", status=snap.status, state=snap.state,
+                           csrf=_csrf_token(token_for), password=bool(site().password),
+                           **context)
+
+
+@bp.get("/ack")
+def ack_form() -> str:
+    """Ask before acknowledging the current alert."""
+    return _confirm("ack", action="ack", target=url_for(".ack"))
+
+
+@bp.post("/ack")
+def ack() -> Response:
+    """Acknowledge the current alert (like the button and ``appliance ack``)."""
+    refused = _guard("ack")
+    if refused:
+        return refused
+    if not health.acknowledge(site().config, by="web"):
+        return _result("Nothing to acknowledge", "The state is ok: there is no alert.", 409)
+    site().cache.clear()
+    return redirect(url_for("status.overview"), 303)
+
+
+def _table_name(name: str) -> str:
+    try:
+        return site().config.table(name).name
+    except ConfigError:
+        abort(404, description=f'No table "{name}" is configured on this appliance.')
+
+
+@bp.get("/accept/<path:name>")
+def accept_form(name: str) -> str:
+    """Ask before accepting a table's drift, listing what would be accepted."""
+    table = _table_name(name)
+    entry = next(t for t in site().snapshot().status["tables"] if t["name"] == table)
+    return _confirm(f"accept:{table}", action="accept", table=entry,
+                    target=url_for(".accept", name=table))
+
+
+@bp.get("/accept")
+def accept_all_form() -> str:
+    """Ask before accepting every change, new tables at the source included."""
+    status = site().snapshot().status
+    return _confirm("accept:*", action="accept_all", tables=status["tables"],
+                    new_tables=status["source"].get("drift", []), target=url_for(".accept_all"))
+
+
+@bp.post("/accept")
+def accept_all() -> Response:
+    """Accept every table's drift and the new tables at the source."""
+    refused = _guard("accept:*")
+    if refused:
+        return refused
+    if not health.accept_drift(site().config, None, by="web"):
+        return _result("Nothing to accept", "There is no drift to accept.", 409)
+    site().cache.clear()
+    return redirect(url_for("status.overview"), 303)
+
+
+@bp.post("/accept/<path:name>")
+def accept(name: str) -> Response:
+    """Accept the table's drift: the live schema becomes its contract."""
+    table = _table_name(name)
+    refused = _guard(f"accept:{table}")
+    if refused:
+        return refused
+    back = url_for("status.table", name=table)
+    if not health.accept_drift(site().config, table, by="web"):
+        return _result("Nothing to accept", f"{table} has no drift to accept.", 409, back)
+    site().cache.clear()
+    return redirect(back, 303)

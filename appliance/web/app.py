@@ -1,0 +1,140 @@
+"""The Flask app factory of the status page: one read-only blueprint, one for actions."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import Flask, Response, current_app, render_template
+
+from ..config import Config, format_duration
+from ..errors import ApplianceError, SecretError
+from ..secrets import read_secret
+from ..state import parse_iso
+from .cache import RenderCache
+from .reading import Snapshot, read_snapshot
+
+# Defence in depth behind Jinja's escaping: even injected markup could run no script.
+_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+@dataclass
+class Site:
+    """What every request of one app shares: the config, the cache, the actions' password."""
+
+    config: Config
+    cache: RenderCache
+    password: str | None  # [web] api_token: when set, actions need it
+
+    def snapshot(self) -> Snapshot:
+        """Return this generation's reading of the state store."""
+        return self.cache.get("snapshot", lambda: read_snapshot(self.config))
+
+
+def site() -> Site:
+    """Return the Site of the app handling the current request."""
+    return current_app.extensions["appliance"]
+
+
+def create_app(config: Config) -> Flask:
+    """Return the status page's WSGI app for ``config`` (reads the state store only)."""
+    app = Flask(__name__)
+    # Per process: restarting the page invalidates sessions and CSRF tokens, which is fine.
+    app.secret_key = secrets.token_bytes(32)
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
+                      MAX_CONTENT_LENGTH=64 * 1024)
+    app.extensions["appliance"] = Site(config, RenderCache(config.state_dir), _password(config))
+    app.add_template_filter(_when, "when")
+    app.add_template_filter(_ago, "ago")
+    app.add_template_filter(_duration, "duration")
+
+    from . import actions, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(actions.bp)
+    app.wsgi_app = _FastPath(app.wsgi_app, app.extensions["appliance"], views.HOT)
+    app.after_request(_secure)
+    app.register_error_handler(404, _error_page)
+    app.register_error_handler(405, _error_page)
+    app.register_error_handler(ApplianceError, _unavailable)
+    return app
+
+
+def _password(config: Config) -> str | None:
+    """Return the actions' password from [web] api_token_file / api_token_env, or None."""
+    token = read_secret(file=config.web.api_token_file, env=config.web.api_token_env,
+                        key="web.api_token", environ=config.environ)
+    if token is not None and not token.strip():
+        raise SecretError("web.api_token: the token is empty. Write a long random string into "
+                          "the file (or variable), or unset web.api_token_file / _env.")
+    return token
+
+
+class _FastPath:
+    """Serve the ready bytes of the most polled pages without entering Flask.
+
+    Cached bytes alone still paid for Flask's request context, routing and response
+    objects on every poll; this answers a hit with two stat() calls and a dict lookup. A
+    miss (or any other request) goes to Flask, which renders and fills the cache.
+    """
+
+    def __init__(self, app: Callable, site: Site, hot: dict[str, tuple[str, str]]) -> None:
+        self.app, self.site, self.hot = app, site, hot
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        route = self.hot.get(environ.get("PATH_INFO", ""))
+        method = environ.get("REQUEST_METHOD")
+        if route and method in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
+            body = self.site.cache.peek(route[0])
+            if body is not None:
+                start_response("200 OK", [("Content-Type", route[1]),
+                                          ("Content-Length", str(len(body))),
+                                          ("Cache-Control", "no-cache"), *_HEADERS.items()])
+                return [b""] if method == "HEAD" else [body]
+        return self.app(environ, start_response)
+
+
+def _secure(response: Response) -> Response:
+    response.headers.update(_HEADERS)
+    response.headers.setdefault("Cache-Control", "no-cache")
+    return response
+
+
+def _error_page(error) -> tuple[str, int]:
+    return render_template("error.html", code=error.code, title=error.name,
+                           message=error.description), error.code
+
+
+def _unavailable(error: ApplianceError) -> tuple[str, int]:
+    # The state store cannot be read: say so (as text) instead of a bare 500.
+    return render_template("error.html", code=503, title="Status unavailable",
+                           message=str(error)), 503
+
+
+# -- template filters: times are shown in UTC, ages relative to the reading ----------------
+
+def _when(value: str | datetime | None) -> str:
+    """Return "2025-11-23 14:02:05 UTC" for an ISO time, "never" for None."""
+    dt = value.astimezone(UTC) if isinstance(value, datetime) else parse_iso(value)
+    return f"{dt:%Y-%m-%d %H:%M:%S} UTC" if dt else "never"
+
+
+def _ago(text: str | None, now: datetime) -> str:
+    """Return "5m ago" for an ISO time, relative to ``now``."""
+    dt = parse_iso(text)
+    if dt is None:
+        return ""
+    seconds = (now - dt).total_seconds()
+    return f"{format_duration(seconds)} ago" if seconds >= 0 else "just now"
+
+
+def _duration(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)

@@ -1,0 +1,66 @@
+"""``/metrics``: the status document as Prometheus text (names of BRIEF section 3).
+
+A fresh registry per generation, filled by a collector from one reading, so the numbers
+of one scrape always belong together. Timestamps, not ages: Prometheus computes ages
+itself (``time() - appliance_last_success_timestamp_seconds``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    StateSetMetricFamily,
+)
+
+from ..health import SEVERITY
+from ..state import parse_iso
+from .reading import Snapshot
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class _Collector:
+    """Yield the appliance's metrics from one snapshot."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.snap.status
+        yield GaugeMetricFamily("appliance_up", "1 when the sync agent is running.",
+                                value=1 if status["agent"]["running"] else 0)
+        # An enum, the way prometheus_client's Enum exposes one: one series per state.
+        yield StateSetMetricFamily("appliance_state", "The health state of the appliance.",
+                                   value={s: s == status["state"] for s in SEVERITY})
+        last = GaugeMetricFamily("appliance_last_success_timestamp_seconds",
+                                 "Unix time of the table's last successful sync.", labels=["table"])
+        lag = GaugeMetricFamily("appliance_lag_seconds",
+                                "How far the table may be behind the source.", labels=["table"])
+        rows = CounterMetricFamily("appliance_rows_synced", "Rows written by the sync, in total.",
+                                   labels=["table"])
+        drift = GaugeMetricFamily("appliance_schema_drift",
+                                  "Schema or data contract changes not yet accepted.",
+                                  labels=["table"])
+        for t in status["tables"]:
+            name = [t["name"]]
+            synced = parse_iso(t["last_sync"])
+            if synced is not None:  # never synced: no sample, rather than a fake 0
+                last.add_metric(name, synced.timestamp())
+            if t["lag_seconds"] is not None:
+                lag.add_metric(name, t["lag_seconds"])
+            record = self.snap.records.get(t["name"], {})
+            rows.add_metric(name, int(record.get("rows_synced_total") or 0))
+            drift.add_metric(name, len(t["drift"]))
+        yield from (last, lag, rows, drift)
+
+
+def exposition(snap: Snapshot) -> bytes:
+    """Return the Prometheus text exposition of ``snap``."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(snap))
+    return generate_latest(registry)

@@ -1,0 +1,70 @@
+"""End to end: the real server on a socket, the page in headless Chromium, per state.
+
+Screenshots at phone and desktop widths land in tests/artifacts/web/ (gitignored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appliance.web.server import PageServer
+
+from .chromium import Browser, find
+from .states import WORDS, fill, force
+
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "web"
+SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
+
+pytestmark = pytest.mark.skipif(find() is None, reason="chromium is not installed "
+                                "(scripts/test installs Debian's chromium when run as root)")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    browser = Browser(find(), tmp_path_factory.mktemp("chromium-profile"))
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def served(config):
+    with PageServer(config, "127.0.0.1", 0).start() as server:
+        yield server
+
+
+@pytest.mark.parametrize("state", ["ok", "lagging", "drift", "maintenance", "outage"])
+def test_browser_banner_matches_the_state(config, served, browser, monkeypatch, state):
+    if state == "maintenance":
+        fill(config, "ok")
+        force(monkeypatch, "maintenance")  # no producer in the store yet
+    else:
+        fill(config, state)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for size, (width, height) in SIZES.items():
+        browser.open(served.local_url, width, height)
+        assert browser.errors() == []
+        assert browser.text("#banner .word") == WORDS[state]
+        assert browser.text("#banner .next").startswith("What to do:")
+        assert not browser.width_overflows(), f"{state} scrolls sideways at {size} width"
+        browser.screenshot(ARTIFACTS / f"overview-{state}-{size}.png")
+
+
+def test_browser_table_and_event_pages_load_cleanly(config, served, browser):
+    fill(config, "drift")
+    for path in ("tables/public.orders", "events", "actions/ack", "api/status", "metrics"):
+        browser.open(served.local_url + path, *SIZES["phone"])
+        assert browser.errors() == [], path
+    browser.open(served.local_url + "tables/public.orders", *SIZES["desktop"])
+    browser.screenshot(ARTIFACTS / "table-drift-desktop.png")
+
+
+def test_browser_agent_down_and_first_boot(config, served, browser):
+    browser.open(served.local_url, *SIZES["phone"])
+    assert "never reported" in browser.text("#banner .agent-down")
+    browser.screenshot(ARTIFACTS / "overview-first-boot-phone.png")
+    fill(config, "ok", agent_ago=3600)
+    browser.open(served.local_url, *SIZES["phone"])
+    assert browser.text("#banner .agent-down").startswith("Agent not running since ")
+    assert browser.errors() == []
