@@ -94,8 +94,14 @@ class StateStore:
     def get(self, key: str, default: Any = None) -> Any:
         try:
             row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        except sqlite3.OperationalError:
-            return default  # a store from before a table existed: nothing recorded yet
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return default  # a store from before a table existed: nothing recorded yet
+            raise StateError(f"cannot read the state store {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise StateError(f"the state store {self.path} is damaged ({e}). Stop the agent, "
+                             f"move the file aside and start it again: the replica and its "
+                             f"cursors are kept elsewhere, only health history is lost.") from None
         return json.loads(row[0]) if row else default
 
     def put(self, key: str, value: Any) -> None:

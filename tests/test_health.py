@@ -122,3 +122,10 @@ def test_health_events_are_bounded(setup, monkeypatch):
             store.event("test", f"event {i}")
         count = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
     assert count <= 150
+
+
+def test_health_damaged_state_store_is_a_clear_error(setup):
+    cfg, path = setup
+    (cfg.state_path / "state.sqlite").write_bytes(b"this is not a database" * 100)
+    result = CliRunner().invoke(main, ["--config", str(path), "status"])
+    assert result.exit_code == 1 and "damaged" in result.output and "Traceback" not in result.output
