@@ -203,6 +203,7 @@ def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None
 
 def _register() -> None:
     """Add the commands that live with their own packages."""
+    from .flash.cli import flash
     from .image.cli import image
     from .indicator.cli import indicator
     from .web.cli import web
@@ -210,6 +211,7 @@ def _register() -> None:
     main.add_command(indicator)
     main.add_command(image)
     main.add_command(web)
+    main.add_command(flash)
 
 
 _register()

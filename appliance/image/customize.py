@@ -7,6 +7,7 @@ then every written file is read back from the medium and compared.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass, field
 
@@ -68,15 +69,19 @@ class CustomizeReport:
                 "warnings": list(self.warnings), "verified": self.verified}
 
 
-def customize_target(path: str, config_file: str,
-                     options: CustomizeOptions | None = None) -> CustomizeReport:
-    """Customize the image or card at ``path`` to boot into the appliance; return the report."""
+def customize_target(path: str, config_file: str, options: CustomizeOptions | None = None,
+                     fd: int | None = None) -> CustomizeReport:
+    """Customize the image or card at ``path`` to boot into the appliance; return the report.
+
+    ``fd``: an already open, writable descriptor of ``path`` (the flasher's, opened as root),
+    used instead of opening the path again; it is duplicated, so the caller keeps its own.
+    """
     options = options or CustomizeOptions()
     config = read_config(config_file)
     settings = resolve(options, config)
     root = source_root()
     try:
-        fh = open(path, "r+b")
+        fh = os.fdopen(os.dup(fd), "r+b") if fd is not None else open(path, "r+b")
     except OSError as e:
         raise ImageError(f"cannot open {path} for writing: {e.strerror}"
                          " (a card needs root: run with sudo; a file must be writable)") from None

@@ -12,7 +12,7 @@ import tarfile
 
 import pytest
 import yaml
-from conftest import CMDLINE, CONFIG_TXT, REPO
+from image_support import CMDLINE, CONFIG_TXT, REPO
 
 from appliance.image import customize_target
 from appliance.image.errors import ImageError

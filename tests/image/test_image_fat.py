@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import CMDLINE
+from image_support import CMDLINE
 
 from appliance.image import fatdir
 from appliance.image.blockdev import BlockDevice

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import REPO, run
+from image_support import REPO, run
 
 from appliance.image import customize_target
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import run
+from image_support import run
 
 from appliance.image.blockdev import BLOCK, BlockDevice
 from appliance.image.errors import PartitionError

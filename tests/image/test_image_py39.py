@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from image_support import REPO
 
 PI_SIDE = ("sqlalchemy", "psycopg2", "sshtunnel", "flask", "gpiozero", "luma", "waitress")
 

@@ -1,0 +1,117 @@
+"""The target rules: which disk --device may name, and what happens without --device."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.flash import safety
+from appliance.flash.drives import Drive
+from appliance.flash.errors import LockedCardError, NoTargetError, UnsafeTargetError
+
+
+def _disk(ident: str, **kw) -> Drive:
+    raw = f"/dev/r{ident}" if ident.startswith("disk") else f"/dev/{ident}"
+    fields = dict(
+        id=ident,
+        path=f"/dev/{ident}",
+        raw_path=raw,
+        model="Card",
+        size=32 * 10**9,
+        removable=True,
+    )
+    fields.update(kw)
+    return Drive(**fields)
+
+
+def _judged(*drives: Drive) -> list:
+    return safety.judge(list(drives))
+
+
+@pytest.mark.parametrize("spec", ["disk2", "/dev/disk2", "/dev/rdisk2"])
+def test_resolve_device_accepts_identifier_node_and_raw_node(spec):
+    card = _disk("disk2")
+    assert safety.resolve_device(spec, _judged(_disk("disk1"), card)) is card
+
+
+@pytest.mark.parametrize(
+    "spec, whole",
+    [("disk2s1", "disk2"), ("/dev/rdisk2s2", "disk2"), ("sdb1", "sdb"), ("mmcblk0p1", "mmcblk0")],
+)
+def test_resolve_device_refuses_a_partition_naming_the_whole_disk(spec, whole):
+    drives = _judged(_disk("disk2"), _disk("sdb"), _disk("mmcblk0"))
+    with pytest.raises(UnsafeTargetError, match=f"partition of {whole}"):
+        safety.resolve_device(spec, drives)
+
+
+def test_resolve_device_does_not_take_disk10_for_a_partition_of_disk1():
+    with pytest.raises(UnsafeTargetError, match="not a whole physical disk"):
+        safety.resolve_device("disk10", _judged(_disk("disk1")))
+
+
+def test_resolve_device_refuses_unknown_devices():
+    with pytest.raises(UnsafeTargetError, match="appliance flash --list"):
+        safety.resolve_device("/dev/sdz", _judged(_disk("sdb")))
+
+
+def test_resolve_device_refuses_system_disk_even_when_named():
+    system_disk = _disk("disk0", internal=True, removable=False, mountpoints=["/"])
+    with pytest.raises(UnsafeTargetError, match="system path"):
+        safety.resolve_device("disk0", _judged(system_disk))
+
+
+def test_force_never_overrides_internal_or_system():
+    internal = _disk("nvme0n1", internal=True, removable=False)
+    system_disk = _disk("disk0", system=True)
+    assert safety.refusal(internal, force=True) == "internal disk, not removable"
+    assert "system disk" in safety.refusal(system_disk, force=True)
+
+
+def test_size_limit_refuses_large_disks_without_force():
+    big = _disk("sdb", size=safety.SIZE_LIMIT + 1)
+    assert "--force" in safety.refusal(big)
+    assert safety.refusal(big, force=True) == ""
+    assert safety.refusal(_disk("sdc", size=128 * 10**9)) == ""  # a 128 GB card passes
+
+
+def test_locked_card_named_by_device_says_slide_the_lock_switch_up():
+    locked = _disk("disk4", writable=False)
+    with pytest.raises(LockedCardError, match="slide the small switch on its left side up"):
+        safety.choose(_judged(locked), "disk4")
+
+
+def test_choose_proposes_the_only_candidate():
+    card = _disk("disk4")
+    drives = _judged(_disk("disk0", system=True), card)
+    assert safety.choose(drives, None) is card
+
+
+def test_choose_with_only_a_locked_card_explains_the_lock():
+    drives = _judged(_disk("disk0", system=True), _disk("disk4", writable=False))
+    with pytest.raises(LockedCardError, match="locked"):
+        safety.choose(drives, None)
+
+
+def test_choose_without_candidates_says_insert_the_card():
+    with pytest.raises(NoTargetError, match="insert the card"):
+        safety.choose(_judged(_disk("disk0", system=True)), None)
+
+
+def test_choose_with_two_candidates_asks_for_device():
+    with pytest.raises(NoTargetError, match="--device"):
+        safety.choose(_judged(_disk("disk4"), _disk("disk5")), None)
+
+
+def test_file_targets_are_paths_never_bare_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "disk2").write_bytes(b"")
+    assert not safety.is_file_target("disk2")  # a bare name always means a disk
+    assert safety.is_file_target(str(tmp_path / "disk2"))
+    assert safety.is_file_target(str(tmp_path / "new.img"))
+    assert not safety.is_file_target("/dev/sdz")
+    assert not safety.is_file_target("/dev/null")  # exists, but not a regular file
+
+
+def test_check_fits_refuses_an_image_larger_than_the_card():
+    with pytest.raises(UnsafeTargetError, match="does not fit"):
+        safety.check_fits(_disk("disk4", size=4 * 10**9), 5 * 10**9)
+    safety.check_fits(_disk("disk4", size=4 * 10**9), None)  # unknown size: checked while writing
