@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import health, notify
+from . import reconcile as reconcile_mod
 from .config import Config
 from .errors import (
     ApplianceError,
@@ -26,6 +27,7 @@ from .errors import (
     TunnelError,
 )
 from .guard import Guard
+from .masking import mask_key, masker
 from .replica import Replica
 from .state import StateStore, iso, utcnow
 from .sync import TableResult, TableSync, make_plan
@@ -104,6 +106,9 @@ def _sync_table(config, source, replica, store, shapes, verdict, table, tick) ->
                                  f"may not see it). Check tables.name, or grant SELECT.")
     try:
         plan = make_plan(table, shape, source.is_postgres, only=verdict.columns)
+        masked = [i for i, c in enumerate(plan.columns) if c.name in table.mask_columns]
+        if masked:
+            plan.mask = masker(mask_key(config.state_dir), masked)
         guard = Guard(config, store, source, replica)
         key = [k.name for k in plan.key]
         return TableSync(source, replica, plan, config.sync, tick,
@@ -172,10 +177,20 @@ class Agent:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self.stopping.set())
 
-    def _pass(self) -> tuple[PassResult, float]:
-        """Run one pass; return it and the delay before the next one."""
+    def _pass(self, reconcile: bool = False) -> tuple[PassResult, float]:
+        """Run one pass (reconciling the tables that are due, or all with ``reconcile``);
+        return it and the delay before the next one."""
         t0 = time.monotonic()
         result = run_once(self.config, self.link, self.replica, self.store, self.heartbeat)
+        if not result.error:
+            def tick() -> None:  # a reconciliation can take minutes: heartbeat, and stop on SIGTERM
+                self.heartbeat()
+                if self.stopping.is_set():
+                    raise reconcile_mod.Stopped()
+            result.error = reconcile_mod.after_pass(self.config, self.link, self.replica,
+                                                    self.store, result.tables, force=reconcile,
+                                                    tick=tick)
+            result.ok = result.ok and not result.error and not any(t.error for t in result.tables)
         self.heartbeat(force=True)
         log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0)
         if result.error:
@@ -219,7 +234,8 @@ class Agent:
         result = None
         try:
             while not self.stopping.is_set():
-                result, delay = self._pass()
+                result, delay = self._pass(reconcile)
+                reconcile = False  # --reconcile: now; then every sync.reconcile_every
                 if once:
                     break
                 sender.wake.set()

@@ -162,6 +162,8 @@ TABLE_SETTINGS: list[Setting] = [
     _s("replica_name", "str", "", "table name in the replica"),
     _s("allowed_values", "listmap", {}, "data check: column -> the values it may take"),
     _s("lookup", "strmap", {}, 'data check: column -> "schema.table.column" listing its values'),
+    _s("tag", "str", "", "SQLite predicate over the replica's columns marking rows in "
+       "_appliance_tag (1/0), e.g. migrated ones: created_at < '2024-01-01'"),
 ]
 
 
@@ -337,6 +339,7 @@ class TableSettings:
     replica_name: str
     allowed_values: dict[str, list[str]] = field(default_factory=dict)
     lookup: dict[str, str] = field(default_factory=dict)
+    tag: str = ""  # SQLite predicate evaluated in the replica (see appliance.extras)
 
     @property
     def schema(self) -> str:

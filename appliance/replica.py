@@ -35,6 +35,12 @@ _MIGRATIONS = [
         rows INTEGER NOT NULL DEFAULT 0,
         rows_synced_total INTEGER NOT NULL DEFAULT 0
     )""",
+    # Reconciliation caches each row's hash in the user table's `_appliance_hash` column;
+    # the signature says which columns (and kinds) those hashes cover.
+    """CREATE TABLE _appliance_rowhash (
+        replica_name TEXT PRIMARY KEY,
+        signature TEXT NOT NULL
+    )""",
 ]
 
 
@@ -169,6 +175,20 @@ class Replica:
         """Delete the rows with the given key values."""
         cond = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
         self._many(f"DELETE FROM {quote_ident(name)} WHERE {cond}", keys)
+
+    def count_existing(self, name: str, key: Sequence[str], keys: list[Sequence[Any]]) -> int:
+        """Return how many of ``keys`` are already in the table (index lookups only)."""
+        found, width = 0, len(key)
+        step = max(1, 900 // width)  # stay under SQLite's bound-parameter limit
+        cols = ", ".join(quote_ident(k) for k in key)
+        for i in range(0, len(keys), step):
+            chunk = keys[i:i + step]
+            one = "(" + ", ".join("?" * width) + ")"
+            where = (f"{cols} IN ({', '.join('?' * len(chunk))})" if width == 1
+                     else f"({cols}) IN (VALUES {', '.join([one] * len(chunk))})")
+            found += self.db.execute(f"SELECT count(*) FROM {quote_ident(name)} WHERE {where}",
+                                     [v for k in chunk for v in k]).fetchone()[0]
+        return found
 
     def count(self, name: str) -> int:
         return int(self.db.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])

@@ -279,26 +279,20 @@ class Source:
         # A plain query per page: psycopg2 decodes the rows in C (values arrive as text,
         # NULL as None), and each page is one short statement on the source.
         rows = self._run(sql, params)
-        blobs = [i for i, c in enumerate(columns) if c.kind == "bytea"]
-        if blobs:
-            rows = [list(r) for r in rows]
-            for row in rows:
-                for i in blobs:
-                    if row[i] is not None:
-                        row[i] = bytes.fromhex(row[i])
-        return rows
+        return _decode_blobs(rows, columns)
 
     def max_cursor(self, table: TableSettings, cursor: Column) -> str | None:
         """Return the largest cursor value at the source, in replica form."""
         expr = pg_select_expr(cursor) if self.is_postgres else quote_ident(cursor.name)
         c = quote_ident(cursor.name)
+        # Qualified: a bare name in ORDER BY would sort by the output column (its text form).
         rows = self._run(f"SELECT {expr} FROM {self._ident(table)} WHERE {c} IS NOT NULL "
-                         f"ORDER BY {c} DESC LIMIT 1")
+                         f"ORDER BY {self._ident(table)}.{c} DESC LIMIT 1")
         return _generic_value(rows[0][0], cursor) if rows else None
 
     def count(self, table: TableSettings) -> int:
         """Return the number of rows the table's filter selects at the source."""
-        where = f" WHERE {table.where}" if table.where else ""
+        where = f" WHERE {self._where(table)}" if table.where else ""
         ident = self._ident(table)
         return int(self._run(f"SELECT count(*) FROM {ident}{where}")[0][0])
 
@@ -325,6 +319,10 @@ class Source:
             return f"{quote_ident(table.schema)}.{quote_ident(table.table)}"
         return quote_ident(table.table)
 
+    def _where(self, table: TableSettings) -> str:
+        """Return the table's filter, with % doubled for psycopg2 (which always formats)."""
+        return table.where.replace("%", "%%") if self.is_postgres else table.where
+
     def _param(self, params: list, value: Any, col: Column) -> str:
         params.append(value)
         if self.is_postgres:
@@ -337,12 +335,12 @@ class Source:
         select = [pg_select_expr(c) if pg else quote_ident(c.name) for c in columns]
         flag_exprs = dict(flags)
         if table.where and not page.filtered:
-            flag_exprs["_keep"] = f"coalesce(({table.where}), false)"
+            flag_exprs["_keep"] = f"coalesce(({self._where(table)}), false)"
         for expr in flag_exprs.values():
             select.append(f"(CASE WHEN {expr} THEN 1 ELSE 0 END)")
         conds, params = [], []
         if table.where and page.filtered:
-            conds.append(f"({table.where})")
+            conds.append(f"({self._where(table)})")
         if page.null_cursor:
             conds.append(f"{quote_ident(page.null_cursor)} IS NULL")
         cursor = order[0] if page.by_cursor else None
@@ -365,7 +363,9 @@ class Source:
         sql = f"SELECT {', '.join(select)} FROM {self._ident(table)}"
         if conds:
             sql += " WHERE " + " AND ".join(conds)
-        sql += " ORDER BY " + ", ".join(quote_ident(c.name) for c in order)
+        # Qualified: a bare "k" would sort by the output column "k"::text (numeric in text
+        # order) while the keyset condition compares numerically: rows lost or duplicated.
+        sql += " ORDER BY " + ", ".join(f"{self._ident(table)}.{quote_ident(c.name)}" for c in order)
         if page.limit:
             sql += f" LIMIT {int(page.limit)}"
         return sql, params
@@ -374,6 +374,41 @@ class Source:
         rows = self.execute(sql, params)
         return [[_generic_value(v, c) for v, c in zip(row, columns, strict=False)]
                 + [int(f) for f in row[len(columns):]] for row in rows]
+
+    def read_keys(self, table: TableSettings, columns: list[Column], key: list[Column],
+                  keys: Sequence[Sequence[Any]], flags: dict[str, str]) -> list[Row]:
+        """Return the rows with these keys (replica form): the columns, then one 0/1 value
+        per flag and a last one saying whether the row matches ``where`` (when set)."""
+        pg = self.is_postgres
+        select = [pg_select_expr(c) if pg else quote_ident(c.name) for c in columns]
+        exprs = list(flags.values())
+        if table.where:
+            exprs.append(f"coalesce(({self._where(table)}), false)")
+        select += [f"(CASE WHEN {e} THEN 1 ELSE 0 END)" for e in exprs]
+        params: list = []
+        one = ", ".join(pg_literal_expr(c) if pg else "?" for c in key)
+        for k in keys:
+            params += [v.hex() if pg and isinstance(v, bytes) else v for v in k]
+        lhs = ", ".join(quote_ident(c.name) for c in key)
+        tuples = ", ".join(f"({one})" for _ in keys)
+        sql = f"SELECT {', '.join(select)} FROM {self._ident(table)} WHERE ({lhs}) IN ({tuples})"
+        if not pg:
+            return self._read_generic(sql, params, columns, len(exprs))
+        rows = self._run(sql, params)
+        return _decode_blobs(rows, columns)
+
+
+def _decode_blobs(rows: list, columns: list[Column]) -> list:
+    """Return rows with bytea values (read as hex text) turned into bytes."""
+    blobs = [i for i, c in enumerate(columns) if c.kind == "bytea"]
+    if not blobs:
+        return rows
+    rows = [list(r) for r in rows]
+    for row in rows:
+        for i in blobs:
+            if row[i] is not None:
+                row[i] = bytes.fromhex(row[i])
+    return rows
 
 
 def _generic_value(value: Any, col: Column) -> Any:

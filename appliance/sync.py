@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from . import extras, history
 from .config import SyncSettings, TableSettings
 from .errors import SourceSchemaError
 from .replica import Replica, TableState
@@ -59,6 +60,7 @@ class Plan:
     key: list[Column]
     cursor: Column | None
     flags: dict[str, str] = field(default_factory=dict)
+    mask: Callable[[list[Row]], list[Row]] | None = None  # mask_columns -> keyed hashes
 
     @property
     def names(self) -> list[str]:
@@ -75,7 +77,8 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | Non
     """
     names = {c.name for c in shape.columns}
     for key_name, wanted in (("primary_key", table.primary_key), ("history", table.history),
-                             ("exclude_columns", table.exclude_columns)):
+                             ("exclude_columns", table.exclude_columns),
+                             ("mask_columns", table.mask_columns)):
         missing = [c for c in wanted if c not in names]
         if missing:
             raise SourceSchemaError(f"{table.name}: {key_name} names column(s) "
@@ -91,6 +94,11 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | Non
         raise SourceSchemaError(f"{table.name} has no primary key, which incremental sync needs "
                                 f"as a tie-breaker. Set primary_key = [...] for it in the config, "
                                 f"or remove cursor to refresh it whole.")
+    clash = set(table.mask_columns) & ({*key_names, table.cursor} - {""})
+    if clash:
+        raise SourceSchemaError(f"{table.name}: mask_columns cannot hold the key or cursor column "
+                                f"({', '.join(sorted(clash))}): rows are paged by their real "
+                                f"values. Remove it from mask_columns.")
     plan = Plan(table, columns, [shape.column(k) for k in key_names],
                 shape.column(table.cursor) if table.cursor else None)
     if table.soft_delete and table.soft_delete_action == "drop":
@@ -155,11 +163,19 @@ class TableSync:
         self.name = plan.table.replica_name
         self.tick = tick
         self.inspect = inspect  # data checks on rows that arrive after the first copy
+        # The row count is kept running (count(*) scans the whole table): rows added minus
+        # deleted by this pass. The stored count reads -1 while a pass is writing, so a pass
+        # that was killed midway makes the next one count for real.
+        self.added = 0
+        self.base_rows = 0
+        self.dirty = False
+        self.recount = False  # set by paths that change rows outside _write
+        self.st: TableState | None = None
         self.result = TableResult(plan.table.name, self.name)
 
     def run(self) -> TableResult:
         t0 = time.monotonic()
-        st = self._prepare()
+        st = self.st = self._prepare()
         if st.phase == "full":
             self._full_refresh(st)
         else:
@@ -237,6 +253,8 @@ class TableSync:
             rows = self.source.read_page(self.table, self.plan.columns, order, page,
                                          self.plan.flags)
             self.result.read += len(rows)
+            if self.plan.mask is not None:
+                rows = self.plan.mask(rows)
             yield rows
             if not page.limit or len(rows) < page.limit:
                 return
@@ -261,14 +279,33 @@ class TableSync:
                 keep.append(row[:n])
         return keep, gone
 
+    def _mark_dirty(self) -> None:
+        """Mark the stored row count stale, in the caller's transaction, once per pass."""
+        if not self.dirty and self.st is not None:
+            self.dirty, self.base_rows = True, self.st.rows
+            self.st.rows = -1
+            self.replica.save_state(self.st)
+
     def _write(self, rows: list[Row], gone: list[list], *, upsert: bool) -> None:
+        self._mark_dirty()
         names, key = self.plan.names, [k.name for k in self.plan.key]
+        reset = self._extras()
+        if self.table.history and rows:
+            history.record(self.replica, self.plan, rows, iso(utcnow()))
         if upsert:
+            if key and rows:  # keep the row count without a full count(*) of a big table
+                known = self.replica.count_existing(self.name, key, [self.plan.key_of(r) for r in rows])
+                self.added += len(rows) - known
+            if reset:  # the row was just read: not tombstoned, its cached hash stale
+                names, rows = names + reset, [(*r, *[None] * len(reset)) for r in rows]
             self.replica.upsert(self.name, names, key, rows)
         else:
             self.replica.insert(self.name, names, rows)
+            self.added += len(rows)
         if gone:
+            before = self.replica.db.total_changes
             self.replica.delete(self.name, key, gone)
+            self.added -= self.replica.db.total_changes - before
         self.result.written += len(rows)
         self.result.deleted += len(gone)
 
@@ -348,7 +385,46 @@ class TableSync:
     def _finish(self, st: TableState) -> None:
         with self.replica.transaction():
             st.last_sync = iso(utcnow())
-            st.rows = self.replica.count(self.name)
+            # count(*) is a full scan: only when the running count cannot be trusted
+            if not self.dirty:
+                pass  # nothing written: the count stands
+            elif st.phase == "full" or self.recount or self.base_rows < 0:
+                st.rows = self.replica.count(self.name)
+            else:
+                st.rows = self.base_rows + self.added
             st.rows_synced_total += self.result.written
             self.replica.save_state(st)
         self.result.rows, self.result.last_sync = st.rows, st.last_sync
+
+    # -- replica-only columns, history, reconciliation (issue 3) ---------------------------
+    def _extras(self) -> list[str]:
+        """Prepare this pass's target table once; return the columns an upsert resets."""
+        ready = self.__dict__.setdefault("_extras_ready", {})
+        if self.name not in ready:
+            ready[self.name] = extras.ensure(self.replica, self.table, self.name)
+            if self.table.history:
+                history.ensure(self.replica, self.plan)
+        return ready[self.name]
+
+    def refetch(self, keys: list[list], chunk: int = 500) -> None:
+        """Read the rows with these keys again and write them as the incremental pass does."""
+        for i in range(0, len(keys), chunk):
+            rows = self.source.read_keys(self.table, self.plan.columns, self.plan.key,
+                                         keys[i:i + chunk], self.plan.flags)
+            self.result.read += len(rows)
+            if self.plan.mask is not None:
+                rows = self.plan.mask(rows)
+            keep, gone = self._split(rows, filtered=False)
+            with self.replica.transaction():
+                self._write(keep, gone, upsert=True)
+            self.tick()
+
+    def remove(self, keys: list[list]) -> None:
+        """Delete (or tombstone) rows found gone at the source, in one transaction."""
+        self._extras()
+        self.recount = True
+        with self.replica.transaction():
+            self._mark_dirty()
+            extras.remove(self.replica, self.table, self.name, [k.name for k in self.plan.key],
+                          keys, iso(utcnow()))
+        self.result.deleted += len(keys)

@@ -263,3 +263,57 @@ def test_sync_concurrent_writer_then_final_pass_equals_source(sales, make_config
         t.join()
     assert run(cfg, "sync", "--once").exit_code == 0
     assert replica_orders(cfg) == source_orders(sales)
+
+
+def test_sync_masked_and_excluded_columns_never_reach_the_replica(sales, make_config):
+    sales.sql("""CREATE TABLE customers (id int PRIMARY KEY, email text, phone text,
+                   updated_at timestamptz NOT NULL DEFAULT now());
+                 CREATE TABLE orders (id int PRIMARY KEY, email text,
+                   updated_at timestamptz NOT NULL DEFAULT now());
+                 INSERT INTO customers VALUES (1, 'ada@example.com', '+44 555 0101'), (2, NULL, NULL);
+                 INSERT INTO orders VALUES (10, 'ada@example.com')""", db="sales")
+    cfg = make_config([
+        {"name": "public.customers", "cursor": "updated_at", "mask_columns": ["email"],
+         "exclude_columns": ["phone"]},
+        {"name": "public.orders", "cursor": "updated_at", "mask_columns": ["email"]}])
+    assert run(cfg, "sync", "--once").exit_code == 0
+    customers = replica_rows(cfg, "customers")
+    orders = replica_rows(cfg, "orders")
+    assert "phone" not in customers[0]
+    masked = customers[0]["email"]
+    assert len(masked) == 64 and masked != "ada@example.com"
+    assert orders[0]["email"] == masked  # the same key: joins still work
+    assert customers[1]["email"] is None
+    import tomllib
+    state = tomllib.loads(cfg.read_text())["appliance"]["state_dir"]
+    from pathlib import Path
+    raw = Path(f"{state}/replica.sqlite").read_bytes()
+    assert b"ada@example.com" not in raw and b"555 0101" not in raw
+    import os
+    assert oct(os.stat(f"{state}/mask.key").st_mode & 0o777) == "0o600"
+
+
+def test_sync_masking_the_key_is_refused_clearly(sales, make_config):
+    sales.sql("CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now())",
+              db="sales")
+    cfg = make_config([{"name": "public.t", "cursor": "updated_at", "mask_columns": ["id"]}])
+    result = run(cfg, "sync", "--once")
+    assert result.exit_code == 1
+    status = run(cfg, "status").output
+    assert "mask_columns cannot hold the key" in status
+
+
+def test_sync_row_count_stays_exact_without_recounting(sales, make_config):
+    _orders(sales, 30)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at",
+                        "soft_delete": "deleted_at", "soft_delete_action": "drop"}],
+                      sync={"batch_size": 7})
+    assert run(cfg, "sync", "--once").exit_code == 0
+    sales.sql("""INSERT INTO orders SELECT g, 'new', 1, NULL, now() FROM generate_series(31, 40) g;
+                 UPDATE orders SET status = 'paid', updated_at = now() WHERE id <= 5;
+                 UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id IN (6, 7)""",
+              db="sales")
+    assert run(cfg, "sync", "--once").exit_code == 0
+    import json
+    doc = json.loads(run(cfg, "status", "--json").output)
+    assert doc["tables"][0]["rows"] == 38 == len(replica_rows(cfg, "orders"))

@@ -1,0 +1,345 @@
+"""Hard-delete reconciliation by checksum bisection (the data-diff / reladiff algorithm).
+
+Cursor sync never sees a row deleted at the source, nor a row changed without its cursor
+moving. So every ``reconcile_every`` (and on ``appliance sync --reconcile``) each table
+with a cursor is compared with the source: cut the key space into ranges, ask both sides
+for each range's row count and checksum (an order-independent sum of row hashes, see
+``checksum``), and look closer only where they differ, cutting those ranges again in up
+to ``FACTOR``. A range of at most ``THRESHOLD`` rows is settled by downloading its keys
+with their row hashes: rows gone at the source are removed (or tombstoned), rows missing
+or different in the replica are re-read by key through the sync's own write path.
+The first cut is wider (up to ``FIRST`` ranges, from what the replica holds), so the
+source hashes the table once; each later level asks about all its ranges in one
+statement per side, so round trips grow with the depth, and what crosses the wire with
+the number of differences, not with the size of the table.
+
+The source side counts only the rows the replica should hold (``where`` and soft-delete
+"drop" applied); the replica side ignores tombstoned rows. Every source query is a short
+read-only statement in the session that ``statement_timeout`` bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from . import checksum, extras, rowhash
+from .errors import ApplianceError, SourceError, TunnelError
+from .masking import mask_key, masker
+from .segments import Cut, Key, KeyRange, ReplicaSide, Side, SourceSide, integer_cut
+from .source import Source, _generic_value
+from .state import StateStore, iso, parse_iso, utcnow
+from .sync import Plan, TableResult, TableSync, make_plan
+from .typemap import quote_ident
+
+log = logging.getLogger(__name__)
+
+FIRST = 1024  # ranges of the first cut: the whole table is hashed once at the source
+FACTOR = 32  # ranges per split below the first
+THRESHOLD = 64  # at most this many rows on either side: download keys and hashes instead
+BATCH = 256  # ranges per statement
+STATEMENT_ROWS = 1_000_000  # rows per statement, about: ~4 s here, far below statement_timeout
+MAX_DEPTH = 24  # a safety net; keys are unique, so splitting always makes progress
+
+
+@dataclass
+class ReconcileResult:
+    """What one table's reconciliation found and what it cost."""
+
+    name: str
+    replica_name: str
+    source_rows: int = 0
+    replica_rows: int = 0
+    removed: int = 0  # gone at the source: deleted or tombstoned here
+    refetched: int = 0  # missing or different here: read again by key
+    hashed: int = 0  # replica rows whose hash had to be computed (new or changed)
+    queries: int = 0  # statements run at the source
+    transferred: int = 0  # result rows from the source: checksums, split points, keys
+    keys: int = 0  # of which (key, hash) pairs of settled ranges
+    seconds: float = 0.0
+    at: str = ""
+    error: str | None = None
+
+    def summary(self) -> str:
+        found = (f"{self.removed} gone at the source removed, {self.refetched} re-read"
+                 if self.removed or self.refetched else "no difference")
+        return (f"{self.name}: reconciled {self.source_rows} source rows with "
+                f"{self.replica_rows} replica rows: {found}; {self.queries} queries, "
+                f"{self.transferred} rows transferred ({self.keys} keys), "
+                f"{self.hashed} rows hashed here, {self.seconds:.2f}s")
+
+
+def source_conditions(plan: Plan, pg: bool) -> list[str]:
+    """Return the conditions selecting, at the source, the rows the replica should hold."""
+    conds = []
+    if plan.table.where:
+        conds.append(f"({plan.table.where.replace('%', '%%') if pg else plan.table.where})")
+    if "_deleted" in plan.flags:
+        conds.append(f"NOT ({plan.flags['_deleted']})")
+    return conds
+
+
+@dataclass
+class Node:
+    """A key range whose row count or checksum differs between the two sides."""
+
+    rng: KeyRange
+    src_n: int
+    rep_n: int
+
+
+class Stopped(ApplianceError):
+    """The reconciliation stopped because the agent is stopping; the next one resumes."""
+
+
+def _chunks(items: list, n: int = BATCH):
+    return [items[i:i + n] for i in range(0, len(items), n)]
+
+
+def _statements(cuts: list[Cut]) -> list[list[Cut]]:
+    """Group consecutive cuts so that each statement covers at most BATCH ranges and about
+    STATEMENT_ROWS rows."""
+    out: list[list[Cut]] = []
+    rows = 0
+    for cut in cuts:
+        if not out or len(out[-1]) >= BATCH or rows + cut.rows > STATEMENT_ROWS:
+            out.append([])
+            rows = 0
+        out[-1].append(cut)
+        rows += cut.rows
+    return out
+
+
+def _parts(rows: int, threshold: int, cap: int) -> int:
+    """Return how many ranges to cut ``rows`` rows into: about ``threshold`` each, at most cap."""
+    return max(2, min(cap, -(-rows // threshold)))
+
+
+class Reconciler:
+    """Compare one table with the source, level by level, and repair the replica."""
+
+    def __init__(self, sync: TableSync, factor: int = FACTOR, threshold: int = THRESHOLD,
+                 first: int = FIRST) -> None:
+        self.sync, self.plan = sync, sync.plan
+        self.factor, self.threshold, self.first = max(2, factor), max(1, threshold), max(2, first)
+        source, replica, name = sync.source, sync.replica, sync.name
+        self.result = ReconcileResult(self.plan.table.name, name, at=iso(utcnow()))
+        # Masked columns hold a keyed hash only this appliance can compute: not compared.
+        self.compared = [c for c in self.plan.columns if c.name not in self.plan.table.mask_columns]
+        utf8 = source.is_postgres and source.execute("SHOW server_encoding")[0][0] == "UTF8"
+        self.src = SourceSide(source.execute, source._ident(self.plan.table), self.plan.key,
+                              source_conditions(self.plan, source.is_postgres), self.compared, utf8)
+        self.rep = ReplicaSide(lambda sql, p: replica.db.execute(sql, p).fetchall(),
+                               quote_ident(name), self.plan.key,
+                               extras.live_conditions(replica, name), extras.HASH)
+        self.integer = len(self.plan.key) == 1 and self.plan.key[0].kind == "integer"
+
+    def run(self) -> ReconcileResult:
+        t0 = time.monotonic()
+        r = self.result
+        r.hashed = rowhash.fill(self.sync.replica, self.sync.name, self.compared, self.sync.tick)
+        with ThreadPoolExecutor(1, thread_name_prefix="reconcile") as self.pool:
+            if self.sync.source.is_postgres:
+                self._bisect()
+            else:
+                self._generic()
+        r.queries, r.transferred = self.src.queries, self.src.rows
+        r.seconds = time.monotonic() - t0
+        return r
+
+    def _both(self, ask):
+        """Ask the source (in a worker thread) and the replica the same question at once."""
+        pending = self.pool.submit(ask, self.src)
+        mine = ask(self.rep)
+        return pending.result(), mine
+
+    # -- the bisection, one level (one statement per side) at a time -------------------------
+    def _bisect(self) -> None:
+        cuts, depth = self._first_cut(), 0
+        while cuts:
+            nodes = self._differing(cuts, top=depth == 0)
+            self._remove_ranges([n.rng for n in nodes if n.src_n == 0])
+            small, big = [], []
+            for n in nodes:
+                if n.src_n:
+                    done = max(n.src_n, n.rep_n) <= self.threshold or depth >= MAX_DEPTH
+                    (small if done else big).append(n.rng if done else n)
+            cuts, unsplittable = self._cuts(big)
+            self._settle(small + unsplittable)
+            depth += 1
+            self.sync.tick()
+
+    def _first_cut(self) -> list[Cut]:
+        """Cut the whole key space in up to FIRST ranges, from what the replica holds, in
+        slices of about STATEMENT_ROWS rows (one statement each)."""
+        n = self.sync.replica.count(self.sync.name)
+        parts = max(self.factor, _parts(n, self.threshold, self.first))
+        if self.integer:
+            bounds = [b for pair in self._both(Side.bounds) for b in pair if b is not None]
+            if not bounds:
+                return []
+            rng = KeyRange((min(bounds),), (max(bounds) + 1,))
+            cut = integer_cut(rng, parts, n)
+        elif n <= self.threshold:
+            cut = Cut(KeyRange(), rows=n)
+        else:  # ranked on the replica's keys: local, free
+            cut = Cut(KeyRange(), tuple(self.rep.points([KeyRange()], [-(-n // parts)])[0]), rows=n)
+        return cut.slices(-(-n // STATEMENT_ROWS))
+
+    def _differing(self, cuts: list[Cut], top: bool) -> list[Node]:
+        nodes = []
+        for batch in _statements(cuts):
+            src, rep = self._both(lambda side, b=batch: side.checksums(b))
+            for cut, s, r in zip(batch, src, rep, strict=True):
+                if top:
+                    self.result.source_rows += sum(n for n, _ in s.values())
+                    self.result.replica_rows += sum(n for n, _ in r.values())
+                for i, child in enumerate(cut.children()):
+                    a, b = s.get(i, (0, 0)), r.get(i, (0, 0))
+                    if a != b:
+                        nodes.append(Node(child, a[0], b[0]))
+        return nodes
+
+    def _cuts(self, nodes: list[Node]) -> tuple[list[Cut], list[KeyRange]]:
+        """Return the cuts of the nodes, and the ranges that cannot be cut further."""
+        cuts, leaves = [], []
+        if self.integer:
+            for n in nodes:
+                rows = max(n.src_n, n.rep_n)
+                cut = integer_cut(n.rng, _parts(rows, self.threshold, self.factor), rows)
+                (cuts.append(cut) if cut.points else leaves.append(n.rng))
+            return cuts, leaves
+        for side, mine in ((self.src, [n for n in nodes if n.src_n >= n.rep_n]),
+                           (self.rep, [n for n in nodes if n.src_n < n.rep_n])):
+            for batch in _chunks(mine):
+                steps = [-(-max(n.src_n, n.rep_n) //
+                           _parts(max(n.src_n, n.rep_n), self.threshold, self.factor))
+                         for n in batch]
+                for n, points in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
+                    points = tuple(p for p in points if n.rng.lo is None or p > n.rng.lo)
+                    cut = Cut(n.rng, points, rows=max(n.src_n, n.rep_n))
+                    (cuts.append(cut) if points else leaves.append(n.rng))
+        cuts.sort(key=lambda c: () if c.rng.lo is None else c.rng.lo)
+        return cuts, leaves
+
+    def _settle(self, ranges: list[KeyRange]) -> None:
+        """Download keys and row hashes of small ranges and repair what differs."""
+        for batch in _chunks(sorted(ranges, key=lambda r: () if r.lo is None else r.lo)):
+            src, rep = self._both(lambda side, b=batch: side.hashes(b))
+            self.result.keys += len(src)
+            self._apply({k for k in rep if k not in src},
+                        [k for k, h in src.items() if rep.get(k) != h])
+
+    def _remove_ranges(self, ranges: list[KeyRange]) -> None:
+        """Remove every replica row of ranges the source has no row in (asking it nothing)."""
+        for batch in _chunks(ranges):
+            self._apply(set(self.rep.hashes(batch)), [])
+
+    def _generic(self) -> None:
+        """A source without SQL hashing (the demo's SQLite file): compare every row."""
+        src = self.sync.source
+        cols = self.compared
+        conds = source_conditions(self.plan, pg=False)
+        sql = (f"SELECT {', '.join(quote_ident(c.name) for c in cols)} "
+               f"FROM {src._ident(self.plan.table)}" + (f" WHERE {' AND '.join(conds)}" if conds else ""))
+        text = checksum.row_texter([c.kind for c in cols])
+        at = [cols.index(k) for k in self.plan.key]
+        hashes = {}
+        for raw in src.execute(sql):
+            values = [_generic_value(v, c) for v, c in zip(raw, cols, strict=True)]
+            hashes[tuple(values[i] for i in at)] = checksum.h64(text(values))
+        self.src.queries, self.src.rows = 1, len(hashes)
+        rep = self.rep.hashes([KeyRange()])
+        self.result.source_rows, self.result.replica_rows, self.result.keys = (
+            len(hashes), len(rep), len(hashes))
+        self._apply({k for k in rep if k not in hashes},
+                    [k for k, h in hashes.items() if rep.get(k) != h])
+
+    def _apply(self, gone: set[Key], fetch: list[Key]) -> None:
+        if gone:
+            self.sync.remove([list(k) for k in sorted(gone)])
+            self.result.removed += len(gone)
+        if fetch:
+            self.sync.refetch([list(k) for k in fetch])
+            self.result.refetched += len(fetch)
+
+
+def reconcile_table(source: Source, replica, plan: Plan, settings, tick=lambda: None,
+                    factor: int = FACTOR, threshold: int = THRESHOLD,
+                    first: int = FIRST) -> ReconcileResult:
+    """Reconcile one table now and return what it found."""
+    sync = TableSync(source, replica, plan, settings, tick)
+    result = Reconciler(sync, factor, threshold, first).run()
+    if result.removed or result.refetched:  # rows changed outside a pass: count them again
+        st = replica.state(plan.table.replica_name)
+        if st is not None:
+            with replica.transaction():
+                st.rows = replica.count(plan.table.replica_name)
+                replica.save_state(st)
+    log.info("%s", result.summary())
+    return result
+
+
+# -- the schedule --------------------------------------------------------------------------
+
+
+def due(store: StateStore, name: str, every: float, now=None) -> bool:
+    """Return True when the table's last reconciliation is older than ``every``."""
+    last = parse_iso((store.get(f"reconciled:{name}") or {}).get("at"))
+    return last is None or last + timedelta(seconds=every) <= (now or utcnow())
+
+
+def after_pass(config, link, replica, store: StateStore, tables: list[TableResult],
+               force: bool = False, tick=lambda: None) -> str | None:
+    """Reconcile the tables that are due (all with ``force``) after a successful pass.
+
+    Return an error sentence when the source failed during it (the pass then counts as
+    failed); a table whose reconciliation fails otherwise is marked with an error.
+    """
+    todo = [t for t in tables if not t.error and t.phase == "incremental"
+            and (force or due(store, t.name, config.sync.reconcile_every))]
+    if not todo:
+        return None
+    try:
+        source = link.source()
+        shapes = source.describe([t.name for t in todo])
+        for t in todo:
+            _one(config, source, replica, store, shapes, t, tick)
+    except Stopped:
+        log.info("reconciliation interrupted: the agent is stopping")
+    except (SourceError, TunnelError) as e:
+        log.warning("reconciliation stopped: %s", e)
+        return f"reconciliation stopped: {e}"
+    return None
+
+
+def plan_for(config, table, shape, source: Source, replica) -> Plan:
+    """Return the plan the pass used: the columns the replica holds, masks applied."""
+    plan = make_plan(table, shape, source.is_postgres)
+    held = extras.columns(replica, table.replica_name)
+    plan.columns = [c for c in plan.columns if c.name in held]  # drift not applied stays out
+    masked = [i for i, c in enumerate(plan.columns) if c.name in table.mask_columns]
+    if masked:
+        plan.mask = masker(mask_key(config.state_dir), masked)
+    return plan
+
+
+def _one(config, source, replica, store, shapes, t: TableResult, tick) -> None:
+    try:
+        if t.name not in shapes:
+            return  # gone since the pass: the next pass reports it
+        plan = plan_for(config, config.table(t.name), shapes[t.name], source, replica)
+        result = reconcile_table(source, replica, plan, config.sync, tick)
+    except (SourceError, TunnelError, Stopped):
+        raise
+    except ApplianceError as e:
+        result = ReconcileResult(t.name, t.replica_name, at=iso(utcnow()), error=str(e))
+        t.error = f"reconciliation failed: {e}"
+        log.warning("%s: reconciliation failed: %s", t.name, e)
+        store.event("reconcile", f"reconciliation of {t.name} failed: {e}", table=t.name)
+    store.put(f"reconciled:{t.name}", asdict(result))
+    if result.removed or result.refetched:
+        store.event("reconcile", result.summary(), table=t.name)
