@@ -299,6 +299,9 @@ def after_pass(config, link, replica, store: StateStore, tables: list[TableResul
     Return an error sentence when the source failed during it (the pass then counts as
     failed); a table whose reconciliation fails otherwise is marked with an error.
     """
+    for t in tables:  # a table copied whole just now is as reconciled as it gets
+        if t.copied and not t.error and not force:
+            store.put(f"reconciled:{t.name}", {"at": iso(utcnow()), "note": "initial copy"})
     todo = [t for t in tables if not t.error and t.phase == "incremental"
             and (force or due(store, t.name, config.sync.reconcile_every))]
     if not todo:

@@ -46,6 +46,7 @@ class TableResult:
     rows: int | None = None
     last_sync: str | None = None
     phase: str = ""
+    copied: bool = False  # the initial copy finished in this pass
     error: str | None = None
     note: str | None = None
     seconds: float = 0.0
@@ -321,6 +322,7 @@ class TableSync:
         with self.replica.transaction():
             st.phase, st.cursor_value, st.cursor_key = "incremental", st.initial_hw, None
             self.replica.save_state(st)
+        self.result.copied = True
         log.info("%s: initial copy done (%d rows)", self.table.name, self.result.written)
 
     def _incremental(self, st: TableState) -> None:
