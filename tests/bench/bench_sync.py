@@ -10,7 +10,6 @@ Run: python tests/bench/bench_sync.py [ROWS ...]   (default 1000000)
 from __future__ import annotations
 
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support.machine import machine  # noqa: E402, F401 - the benches share it
 from support.pg import PgCluster, free_port  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import (  # noqa: E402
@@ -36,15 +36,6 @@ SQLITE_COLUMNS = (
     "id INTEGER PRIMARY KEY, qty INTEGER, status TEXT, amount TEXT, doc TEXT, "
     "created_at TEXT, updated_at TEXT, shipped_at TEXT"
 )
-
-
-def machine() -> str:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def fill(pg: PgCluster, rows: int) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -43,18 +42,12 @@ from appliance.config import Config, parse
 from appliance.state import StateStore, iso, utcnow
 from appliance.web.server import THREADS, PageServer
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.machine import machine  # noqa: E402
+
 CONNECTIONS = 50
 BIG_LOG = 100_000
 TABLES = ["public.customers", "public.orders", "public.order_items", "public.products"]
-
-
-def machine() -> str:
-    cpu = "?"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
 
 
 def make_config(state_dir: Path) -> Config:
