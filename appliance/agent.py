@@ -75,10 +75,11 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
         source = link.source()
         schemas = sorted({t.schema for t in config.tables})
         shapes, schema_tables = source.describe_all([t.name for t in config.tables], schemas)
-        verdicts = Guard(config, store, source, replica).check(shapes, schema_tables)
+        guard = Guard(config, store, source, replica)
+        verdicts = guard.check(shapes, schema_tables)
         replay_lag = source.replay_lag()
         for table in config.tables:
-            result.tables.append(_sync_table(config, source, replica, store, shapes,
+            result.tables.append(_sync_table(config, source, replica, guard, shapes,
                                              verdicts[table.name], table, tick))
         result.ok = not any(t.error for t in result.tables)
     except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
@@ -94,7 +95,7 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
     return result
 
 
-def _sync_table(config, source, replica, store, shapes, verdict, table, tick) -> TableResult:
+def _sync_table(config, source, replica, guard, shapes, verdict, table, tick) -> TableResult:
     shape = shapes.get(table.name)
     if verdict.frozen:
         return TableResult(table.name, table.replica_name,
@@ -109,7 +110,6 @@ def _sync_table(config, source, replica, store, shapes, verdict, table, tick) ->
         masked = [i for i, c in enumerate(plan.columns) if c.name in table.mask_columns]
         if masked:
             plan.mask = masker(mask_key(config.state_dir), masked)
-        guard = Guard(config, store, source, replica)
         key = [k.name for k in plan.key]
         return TableSync(source, replica, plan, config.sync, tick,
                          lambda rows: guard.violations(table, verdict, plan.names, key, rows)).run()

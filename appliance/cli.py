@@ -42,6 +42,14 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _duration(text: str, option: str) -> float:
+    """Return the seconds in a duration option, or fail with click's usage error."""
+    try:
+        return config_mod.parse_duration(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=option) from None
+
+
 def load_config() -> config_mod.Config:
     """Load the config named by --config / $APPLIANCE_CONFIG (raises ConfigError)."""
     return config_mod.load(click.get_current_context().obj["config_path"])
@@ -79,12 +87,7 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
     from .state import StateStore
 
     cfg = load_config()
-    seconds = None
-    if interval:
-        try:
-            seconds = config_mod.parse_duration(interval)
-        except ValueError as e:
-            raise click.BadParameter(str(e), param_hint="--interval") from None
+    seconds = _duration(interval, "--interval") if interval else None
     with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, \
             SourceLink(cfg) as link:
         result = Agent(cfg, link, replica, store, interval=seconds).run(once=once,
@@ -195,10 +198,19 @@ def schema_accept(table: str | None) -> None:
 @click.option("--port", default=8080, show_default=True, help="Port of the status page.")
 def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None:
     """Run the whole stack on an embedded, changing demo source."""
+    import sqlalchemy as sa
+
     from .demo import run_demo
 
-    run_demo(workdir, source_url=source_url, duration=config_mod.parse_duration(duration),
-             port=port)
+    seconds = _duration(duration, "--duration")
+    if source_url:
+        try:
+            sa.make_url(source_url)
+        except sa.exc.ArgumentError:
+            raise click.BadParameter(f"{source_url!r} is not a database URL; write it like "
+                                     f"postgresql://user:password@host:5432/dbname",
+                                     param_hint="--source") from None
+    run_demo(workdir, source_url=source_url, duration=seconds, port=port)
 
 
 def _register() -> None:

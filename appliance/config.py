@@ -415,8 +415,6 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
                                     f'"{rn}" is also used by tables[{seen[rn]}]',
                                     "give one of them a different replica_name"))
         seen[rn] = i
-        if values["history"] and not values["cursor"]:
-            pass  # history also works on full refresh; nothing to check
         overlap = set(values["exclude_columns"]) & set(values["primary_key"])
         if overlap:
             problems.append(Problem(f"{prefix}.exclude_columns",

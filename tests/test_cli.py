@@ -37,3 +37,11 @@ def test_cli_readme_lists_every_command():
     for path, _ in all_commands(main):
         if len(path) == 1:
             assert f"`appliance {path[0]}" in readme, f"README does not document appliance {path[0]}"
+
+
+def test_cli_demo_bad_options_are_usage_errors(tmp_path):
+    for args, option in ((["--duration", "soon"], "--duration"),
+                         (["--source", "not a url", "--duration", "1s"], "--source")):
+        result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path), *args])
+        assert result.exit_code == 2 and option in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
