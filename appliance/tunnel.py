@@ -169,8 +169,11 @@ def open_forwarder(spec: TunnelSpec):
     pkey = load_private_key(spec.key_file) if spec.key_file else None
     quiet = logging.getLogger("appliance.sshtunnel")
     quiet.setLevel(logging.CRITICAL)
+    connection = _AckAtOnce(_connect_socket(spec.host, spec.port, spec.connect_timeout))
     forwarder = sshtunnel.SSHTunnelForwarder(
         (spec.host, spec.port),
+        ssh_proxy=connection,  # our own connected socket, see _AckAtOnce
+        ssh_config_file=None,  # never ~/.ssh/config: no alias, ProxyCommand or other key
         ssh_username=spec.user,
         ssh_pkey=pkey,
         ssh_password=spec.password if not pkey else None,
@@ -193,12 +196,57 @@ def open_forwarder(spec: TunnelSpec):
             f"{'ssh.key_file ' + spec.key_file if pkey else 'the configured password'} ({e}). "
             f"Check the user and that the key's public half is in the bastion's "
             f"authorized_keys.") from None
+    _send_at_once(forwarder)
     try:
         _check_forwarding(forwarder._transport, spec)
     except TunnelError:
         forwarder.stop(force=True)
         raise
     return forwarder
+
+
+class _AckAtOnce:
+    """The SSH connection's socket, acknowledging what it receives at once.
+
+    A bastion's sshd sends forwarded data with Nagle's algorithm on (OpenSSH turns it off
+    only for interactive sessions), so the last, partial segment of every reply waits for
+    our ACK, which Linux delays by up to 40 ms: each query answered in more than one
+    segment took 45 ms longer through the tunnel than direct. TCP_QUICKACK turns delayed
+    ACKs off, but only for a while, so it is set again before every read (Linux only).
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = _no_delay(sock)
+
+    def recv(self, size: int) -> bytes:
+        if _QUICKACK is not None:
+            self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+        return self._sock.recv(size)
+
+    def __getattr__(self, name: str):
+        return getattr(self._sock, name)
+
+
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _no_delay(sock: socket.socket) -> socket.socket:
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _send_at_once(forwarder) -> None:
+    """Turn off Nagle's algorithm on every forwarded connection, as on the SSH connection:
+    otherwise the end of each reply to the driver waits for its delayed ACK, as above."""
+    for server in forwarder._server_list:
+        accept = server.get_request
+
+        def get_request(accept=accept):
+            conn, address = accept()
+            return _no_delay(conn), address
+
+        server.get_request = get_request
 
 
 def _abandon(forwarder) -> None:
