@@ -16,6 +16,7 @@ A row that no longer matches the table's ``where`` filter, or that is soft-delet
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import queue
 import threading
@@ -151,6 +152,23 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
             with contextlib.suppress(queue.Empty):
                 q.get_nowait()
             worker.join(0.05)
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector during a bulk copy.
+
+    Every page is tens of thousands of fresh row tuples, which start a collection every
+    700 allocations, each walking the young objects: 1,450 collections and about 6% of
+    the agent's CPU per million rows (bench_sync). Rows hold no reference cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class TableSync:
@@ -312,13 +330,14 @@ class TableSync:
 
     def _initial_copy(self, st: TableState) -> None:
         page = Page(after=st.initial_key, limit=self.settings.batch_size, filtered=True)
-        for rows in self._pages(self.plan.key, page):
-            keep, _ = self._split(rows, filtered=True)
-            with self.replica.transaction():
-                self._write(keep, [], upsert=False)
-                if rows:
-                    st.initial_key = self.plan.key_of(rows[-1])
-                self.replica.save_state(st)
+        with gc_paused():
+            for rows in self._pages(self.plan.key, page):
+                keep, _ = self._split(rows, filtered=True)
+                with self.replica.transaction():
+                    self._write(keep, [], upsert=False)
+                    if rows:
+                        st.initial_key = self.plan.key_of(rows[-1])
+                    self.replica.save_state(st)
         with self.replica.transaction():
             st.phase, st.cursor_value, st.cursor_key = "incremental", st.initial_hw, None
             self.replica.save_state(st)
@@ -370,11 +389,12 @@ class TableSync:
         page = Page(limit=self.settings.batch_size if self.plan.key else 0, filtered=True)
         saved_name, self.name = self.name, tmp
         try:
-            for rows in self._pages(self.plan.key or self.plan.columns, page):
-                keep, _ = self._split(rows, filtered=True)
-                self.inspect(keep)
-                with self.replica.transaction():
-                    self._write(keep, [], upsert=False)
+            with gc_paused():
+                for rows in self._pages(self.plan.key or self.plan.columns, page):
+                    keep, _ = self._split(rows, filtered=True)
+                    self.inspect(keep)
+                    with self.replica.transaction():
+                        self._write(keep, [], upsert=False)
         finally:
             self.name = saved_name
         with self.replica.transaction():  # the swap: readers see old or new, never half

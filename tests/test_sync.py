@@ -317,3 +317,22 @@ def test_sync_row_count_stays_exact_without_recounting(sales, make_config):
     import json
     doc = json.loads(run(cfg, "status", "--json").output)
     assert doc["tables"][0]["rows"] == 38 == len(replica_rows(cfg, "orders"))
+
+
+def test_sync_bulk_copy_pauses_the_cycle_collector_and_restores_it():
+    import gc
+
+    from appliance.sync import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a failed page")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()

@@ -15,3 +15,9 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time of a process and of its children it has reaped (user + system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
