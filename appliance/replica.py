@@ -28,6 +28,16 @@ from .typemap import Column, quote_ident
 ROWS_PER_INSERT = 50
 _MAX_PARAMETERS = 999
 
+
+def _null(value: None) -> None:
+    return value
+
+
+# Binding None looks for an adapter the long way (registry, then __adapt__ and __conform__)
+# for every NULL: three times the cost of binding a string. A registered adapter is found
+# at the first step; it returns None, which binds NULL as before.
+sqlite3.register_adapter(type(None), _null)
+
 _MIGRATIONS = [
     """CREATE TABLE _appliance_tables (
         replica_name TEXT PRIMARY KEY,

@@ -53,3 +53,15 @@ def test_insert_refuses_a_row_of_the_wrong_width(tmp_path):
         with pytest.raises(ValueError, match="3 values"), replica.transaction():
             replica.insert("t", names, rows)
         assert replica.db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+
+
+def test_none_binds_null_through_the_registered_adapter(tmp_path):
+    import sqlite3
+
+    # registered by appliance.replica: NULLs skip the slow adapter search
+    assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+    with Replica(f"sqlite:///{tmp_path / 'r.sqlite'}") as replica:
+        names = _table(replica, 3)
+        with replica.transaction():
+            replica.insert("t", names, [(1, None, "")])
+        assert replica.db.execute("SELECT typeof(c1), typeof(c2) FROM t").fetchone() == ("null", "text")
