@@ -137,7 +137,7 @@ class Replica:
             return None
         vals = list(row)
         for i in (4, 5, 7, 8):  # cursor_key, initial_key, columns, key
-            vals[i] = json.loads(vals[i]) if vals[i] is not None else None
+            vals[i] = json.loads(vals[i], object_hook=_from_json) if vals[i] is not None else None
         return TableState(*vals)
 
     def save_state(self, st: TableState) -> None:
@@ -234,7 +234,18 @@ class Replica:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    """Return a key (or other state) as JSON; bytes (a bytea key) as {"hex": ...}."""
+    return None if value is None else json.dumps(value, default=_to_json)
+
+
+def _to_json(value: Any) -> dict:
+    if isinstance(value, bytes):
+        return {"hex": value.hex()}
+    raise TypeError(f"cannot store {type(value).__name__} in the sync state")
+
+
+def _from_json(obj: dict) -> Any:
+    return bytes.fromhex(obj["hex"]) if obj.keys() == {"hex"} else obj
 
 
 class _Transaction:

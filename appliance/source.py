@@ -325,7 +325,8 @@ class Source:
         return table.where.replace("%", "%%") if self.is_postgres else table.where
 
     def _param(self, params: list, value: Any, col: Column) -> str:
-        params.append(value)
+        # a bytea key arrives as bytes; its literal expression decodes hex
+        params.append(value.hex() if self.is_postgres and isinstance(value, bytes) else value)
         if self.is_postgres:
             return pg_literal_expr(col)
         return "?"

@@ -181,3 +181,24 @@ def test_numeric_cursor_and_key_page_in_numeric_order(sales, make_config):
         sales.sql("INSERT INTO versions VALUES (1000, 1000), (0.5, 121)", db="sales")
         h.sync()  # "9" > "121" as text: a text-ordered cursor would never read these
         assert len(h.rows("versions")) == 122
+
+
+def test_bytea_primary_key_pages_resumes_and_reconciles(sales, make_config):
+    # Keys arrive as bytes: they page through the source and persist in the sync state.
+    sales.sql("CREATE TABLE blobs (k bytea PRIMARY KEY, v int, at timestamptz NOT NULL DEFAULT now());"
+              "INSERT INTO blobs (k, v) SELECT decode(md5(g::text), 'hex'), g "
+              "FROM generate_series(1, 50) g", db="sales")
+    cfg = make_config([{"name": "public.blobs", "cursor": "at"}], sync={"batch_size": 7})
+    with Harness(cfg) as h:
+        h.sync()
+        got = {bytes(r["k"]): r["v"] for r in h.rows("blobs", "k")}
+        assert got == {bytes.fromhex(k): v for k, v in sales.sql(
+            "SELECT encode(k, 'hex'), v FROM blobs", db="sales")}
+        state = h.replica.state("blobs")
+        assert isinstance(state.cursor_key[0], bytes)  # stored and read back as bytes
+        sales.sql("UPDATE blobs SET v = -v, at = now() WHERE v % 10 = 0; "
+                  "DELETE FROM blobs WHERE v = 3", db="sales")
+        h.sync()
+        assert h.reconcile().removed == 1
+        assert sorted(r["v"] for r in h.rows("blobs", "k")) == sorted(
+            v for (v,) in sales.sql("SELECT v FROM blobs", db="sales"))
