@@ -24,12 +24,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from . import errors
 from .config import SSHSettings
 from .errors import HostKeyError, SecretError, TunnelError
+
+if TYPE_CHECKING:
+    import paramiko  # imported where SSH is spoken: the agent's own process never needs it
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def _host_entry(host: str, port: int) -> str:
 
 def known_keys(ssh: SSHSettings) -> dict[str, paramiko.PKey]:
     """Return {key type: key} pinned for the bastion in ssh.known_hosts."""
+    import paramiko
     try:
         hostkeys = paramiko.HostKeys(ssh.known_hosts)
     except FileNotFoundError:
@@ -75,6 +78,7 @@ def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
 
 def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
     """Return the host key the server presents (key exchange only, no authentication)."""
+    import paramiko
     sock = _connect_socket(host, port, timeout)
     transport = paramiko.Transport(sock)
     try:
@@ -115,6 +119,8 @@ def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
 
 def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
     """Return the private key in ``path``; clear errors for missing, open or encrypted keys."""
+    import paramiko
+
     from .secrets import check_private_file
 
     check_private_file(path, "ssh.key_file")
@@ -146,6 +152,7 @@ class TunnelSpec:
 
 def _check_forwarding(transport: paramiko.Transport, spec: TunnelSpec) -> None:
     """Open one forwarded channel now, so a refused permitopen is reported at start."""
+    import paramiko
     try:
         chan = transport.open_channel("direct-tcpip", (spec.remote_host, spec.remote_port),
                                       ("127.0.0.1", 0), timeout=spec.connect_timeout)
@@ -307,8 +314,6 @@ class Tunnel:
 
     def open(self) -> Tunnel:
         """Start the child and wait until it forwards, or raise its error."""
-        if self.spec.key_file:
-            load_private_key(self.spec.key_file)  # fail fast here with the file's own message
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "appliance.tunnel"], stdin=subprocess.PIPE,

@@ -9,7 +9,9 @@ from appliance.cli import main
 
 
 def all_commands(group: click.Group, prefix=()):
-    for name, cmd in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # loads the lazily imported ones too
+        cmd = group.get_command(ctx, name)
         yield (*prefix, name), cmd
         if isinstance(cmd, click.Group):
             yield from all_commands(cmd, (*prefix, name))
@@ -45,3 +47,19 @@ def test_cli_demo_bad_options_are_usage_errors(tmp_path):
         result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path), *args])
         assert result.exit_code == 2 and option in result.output, result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_packaged_commands_load_only_when_used():
+    import subprocess
+    import sys
+
+    code = ("import sys; from click.testing import CliRunner; from appliance.cli import main; "
+            "r = CliRunner().invoke(main, ['status', '--help']); assert r.exit_code == 0; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('luma', 'gpiozero', 'flask', 'paramiko', 'appliance') and "
+            "m.endswith(('.cli', 'luma', 'gpiozero', 'flask', 'paramiko'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    assert loaded.strip() == "['appliance.cli']"
+    names = [p[0] for p, _ in all_commands(main) if len(p) == 1]
+    assert {"flash", "image", "indicator", "web", "sync", "status"} <= set(names)
