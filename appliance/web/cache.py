@@ -108,12 +108,22 @@ class RenderCache:
         finally:
             entry.lock.release()
 
-    def peek(self, name: Hashable) -> Any:
-        """Return this generation's value of ``name`` if it is ready, else None (no work)."""
+    def peek(self, name: Hashable, stale_ok: bool = False) -> Any:
+        """Return this generation's value of ``name`` if it is ready, else None (no work).
+
+        With ``stale_ok``, while another thread computes a value that is new only because
+        the clock moved, return the previous one, as ``get`` does: the page's most polled
+        paths then keep their fast path through a re-render instead of all queueing for it.
+        """
         key = self.generation()
         with self._lock:
             entry = self._entries.get(name) if key == self._key else None
-        return entry.value if entry is not None and entry.ready else None
+            stale = self._stale.get(name)
+        if entry is None:
+            return None
+        if entry.ready:
+            return entry.value
+        return stale if stale_ok and entry.lock.locked() else None
 
     def clear(self) -> None:
         """Forget every value (after this process wrote the store itself)."""

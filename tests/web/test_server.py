@@ -1,19 +1,24 @@
-"""The real server: waitress on a socket, ``appliance web``, clean stop, systemd readiness."""
+"""The real server: waitress on a socket, ready pages on its I/O thread, ``appliance web``,
+clean stop, systemd readiness."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 
 import pytest
 from click.testing import CliRunner
+from waitress.channel import HTTPChannel
 
+from appliance.web import views
 from appliance.web.cli import web
 from appliance.web.server import PageServer
 
@@ -48,6 +53,162 @@ def test_server_is_waitress(config):
     with PageServer(config, "127.0.0.1", 0).start() as server:
         with urllib.request.urlopen(server.local_url + "livez", timeout=5) as response:
             assert response.headers["Server"] == "appliance"  # waitress's ident, not Werkzeug
+
+
+@pytest.fixture
+def watched(config):
+    """A started server whose WSGI calls record (path?query, thread); its cache's clock
+    moves only when a test moves ``server.clock[0]``."""
+    fill(config, "ok")
+    server = PageServer(config, "127.0.0.1", 0).start()
+    server.clock = [1000.0]
+    server.app.extensions["appliance"].cache.clock = lambda: server.clock[0]
+    fast, calls = server.app.wsgi_app, []
+
+    def recorded(environ, start_response):
+        query = environ.get("QUERY_STRING")
+        path = environ["PATH_INFO"] + (f"?{query}" if query else "")
+        calls.append((path, threading.current_thread().name))
+        return fast(environ, start_response)
+
+    server.app.wsgi_app = recorded  # the server keeps its own reference to ``fast``
+    server.calls = calls
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def _exchange(port: int, requests: list[bytes], rcvbuf: int | None = None) -> list[tuple]:
+    """Send ``requests`` in one write (pipelined); return (status line, headers, body) of each."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(b"".join(requests))
+        data, out = b"", []
+        while len(out) < len(requests):
+            head, sep, rest = data.partition(b"\r\n\r\n")
+            if sep:
+                status, *lines = head.decode().split("\r\n")
+                headers = {k.lower(): v.strip() for k, v in (x.split(":", 1) for x in lines)}
+                size = 0 if b"HEAD" in requests[len(out)][:5] else int(headers["content-length"])
+                if len(rest) >= size:
+                    out.append((status, headers, rest[:size]))
+                    data = rest[size:]
+                    continue
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"the server closed after {len(out)} responses")
+            data += chunk
+        return out
+
+
+def _get_request(path: str, method: str = "GET", version: str = "1.1") -> bytes:
+    return f"{method} {path} HTTP/{version}\r\nHost: localhost\r\n\r\n".encode()
+
+
+def test_server_answers_ready_pages_on_its_io_thread(watched):
+    conn = http.client.HTTPConnection("127.0.0.1", watched.port, timeout=5)
+    try:
+        bodies = {}
+        for path in ("/", "/api/status", "/metrics") * 3 + ("/livez", "/?page=1"):
+            conn.request("GET", path)
+            response = conn.getresponse()
+            assert response.status == 200 and response.getheader("X-Frame-Options") == "DENY"
+            bodies.setdefault(path, set()).add(response.read())
+    finally:
+        conn.close()
+    io_thread = watched._thread.name
+    threads = {}
+    for path, thread in watched.calls:
+        threads.setdefault(path, []).append(thread)
+    for path in ("/", "/api/status", "/metrics"):
+        # The first asks Flask to render (on a worker); the cached bytes then never leave
+        # the I/O thread, and they are the bytes Flask gave.
+        assert threads[path][0].startswith("waitress-")
+        assert threads[path][1:] == [io_thread, io_thread]
+        assert len(bodies[path]) == 1
+    # Not a cached page; a query: Flask's.
+    assert threads["/livez"][0].startswith("waitress-")
+    assert threads["/?page=1"][0].startswith("waitress-")
+
+
+def test_server_answers_the_previous_page_during_a_rerender(watched, monkeypatch):
+    before = _get(watched.local_url)
+    entered, release = threading.Event(), threading.Event()
+    page = views._page
+
+    def slow_page(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return page(*args, **kwargs)
+
+    monkeypatch.setattr(views, "_page", slow_page)
+    watched.clock[0] += 60  # the ages on the page moved on: the next request re-renders
+    renderer = threading.Thread(target=_get, args=(watched.local_url,))
+    renderer.start()
+    try:
+        assert entered.wait(10)
+        del watched.calls[:]
+        # Not queued behind the render: the previous bytes, at once, from the I/O thread.
+        assert _get(watched.local_url) == before
+        assert watched.calls == [("/", watched._thread.name)]
+    finally:
+        release.set()
+        renderer.join(10)
+
+
+def test_server_answers_head_and_http_1_0_from_the_io_thread(watched):
+    _, (_, get_headers, body) = _exchange(watched.port, [_get_request("/api/status"),
+                                                         _get_request("/")])  # now ready
+    del watched.calls[:]
+    [(status, headers, head_body)] = _exchange(watched.port, [_get_request("/", "HEAD")])
+    assert status == "HTTP/1.1 200 OK" and head_body == b""
+    assert headers["content-length"] == get_headers["content-length"] == str(len(body))
+    with socket.create_connection(("127.0.0.1", watched.port), timeout=5) as sock:
+        sock.sendall(_get_request("/api/status", version="1.0"))
+        answer = b""
+        while chunk := sock.recv(65536):  # HTTP/1.0 without keep-alive: the server closes
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.0 200 OK") and b"\r\nConnection: close\r\n" in answer
+    assert answer.rstrip().endswith(b"}")
+    assert watched.calls == [("/", watched._thread.name), ("/api/status", watched._thread.name)]
+
+
+def test_server_answers_pipelined_requests_in_order(watched):
+    _exchange(watched.port, [_get_request("/"), _get_request("/api/status")])  # make them ready
+    paths = ["/", "/livez", "/api/status", "/", "/metrics"]
+    answers = _exchange(watched.port, [_get_request(p) for p in paths]
+                        + [_get_request("/", "HEAD")])
+    assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 6
+    assert answers[1][2] == b"alive\n" and answers[2][2].startswith(b"{")
+    assert answers[0][2] == answers[3][2] and answers[0][2].startswith(b"<!doctype html>")
+    assert answers[5][2] == b"" and answers[5][1]["content-length"] == str(len(answers[0][2]))
+
+
+def test_server_keeps_answering_while_a_client_does_not_read(watched):
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", watched.port))
+    try:
+        stuck.sendall(_get_request("/") * 300)  # pipelined, and never read
+        for _ in range(3):
+            assert _get(watched.local_url + "api/status")[0] == 200
+    finally:
+        stuck.close()
+
+
+def test_server_io_thread_survives_a_failing_answer(watched, monkeypatch):
+    assert _get(watched.local_url)[0] == 200  # ready now
+    service = HTTPChannel.service
+
+    def fail_once(channel):
+        monkeypatch.setattr(HTTPChannel, "service", service)
+        raise RuntimeError("injected")
+
+    monkeypatch.setattr(HTTPChannel, "service", fail_once)
+    with pytest.raises(ConnectionError):  # that connection is closed, not left hanging
+        _exchange(watched.port, [_get_request("/")])
+    assert HTTPChannel.service is service
+    assert _get(watched.local_url)[0] == 200 and _get(watched.local_url + "livez")[0] == 200
 
 
 def _start_cli(config, env=None) -> subprocess.Popen:
