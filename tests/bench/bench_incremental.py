@@ -22,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sync import fill, machine  # noqa: E402
+from bench_sync import fill  # noqa: E402
 from support.harness import Harness  # noqa: E402
+from support.machine import machine  # noqa: E402
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import RO_PASSWORD, RO_USER, password_file, sections, write_config  # noqa: E402
@@ -42,8 +43,7 @@ def change(pg: PgCluster, rows: int, rng: random.Random) -> None:
 def cycles(pg: PgCluster, sshd: Sshd, rows: int) -> tuple[list[float], float]:
     """Copy the table, then time CYCLES cycles of CHANGED changed rows each; also return
     the time of the replica's count(*), the part of a cycle that grows with the table."""
-    fill(pg, rows)
-    pg.sql("CREATE INDEX ON bench (updated_at, id); ANALYZE bench", db="sales")
+    fill(pg, rows)  # the cursor is indexed there
     rng = random.Random(rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_sync import machine  # noqa: E402
+from support.machine import machine  # noqa: E402
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import (  # noqa: E402

@@ -22,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sync import fill, machine  # noqa: E402
+from bench_sync import fill  # noqa: E402
 from support.harness import Harness  # noqa: E402
+from support.machine import machine  # noqa: E402
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import RO_PASSWORD, RO_USER, password_file, sections, write_config  # noqa: E402

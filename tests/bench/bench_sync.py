@@ -56,9 +56,9 @@ def fill(pg: PgCluster, rows: int) -> None:
         FROM generate_series(1, {rows}) g""",
         db="sales",
     )
-    # The cursor column is indexed, as on any table synced incrementally: the high-water
-    # mark and every incremental pass read it in order.
-    pg.sql("CREATE INDEX bench_updated_at ON bench (updated_at)", db="sales")
+    # The cursor is indexed with the key, as on any table synced incrementally: the
+    # high-water mark and every incremental pass read (cursor, key) in order.
+    pg.sql("CREATE INDEX bench_updated_at ON bench (updated_at, id)", db="sales")
     pg.sql("VACUUM ANALYZE bench", db="sales")
 
 
