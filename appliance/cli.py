@@ -12,7 +12,8 @@ import sys
 import click
 
 from . import config as config_mod
-from .errors import ApplianceError
+from .clock import parse_duration
+from .errors import ApplianceError, ConfigError
 
 
 class _Group(click.Group):
@@ -64,7 +65,7 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 def _duration(text: str, option: str) -> float:
     """Return the seconds in a duration option, or fail with click's usage error."""
     try:
-        return config_mod.parse_duration(text)
+        return parse_duration(text)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=option) from None
 
@@ -82,12 +83,12 @@ def config() -> None:
 @config.command("check")
 def config_check() -> None:
     """Validate the config file; list every problem with its key and a fix."""
-    from .checks import secret_problems
+    from .config.checks import secret_problems
 
     cfg = load_config()
     problems = secret_problems(cfg)
     if problems:
-        raise config_mod.ConfigError(problems, cfg.path)
+        raise ConfigError(problems, cfg.path)
     via = f"via bastion {cfg.ssh.user}@{cfg.ssh.host}:{cfg.ssh.port}" if cfg.ssh else "directly"
     click.echo(f"{cfg.path}: OK - {len(cfg.tables)} table(s) from "
                f"{cfg.source.database} on {cfg.source.host}:{cfg.source.port} {via}, "
@@ -100,10 +101,10 @@ def config_check() -> None:
 @click.option("--reconcile", is_flag=True, help="Run the hard-delete reconciliation now.")
 def sync(once: bool, interval: str | None, reconcile: bool) -> None:
     """Run the sync agent (the tunnel, the copy, the health record)."""
-    from .agent import Agent
-    from .link import SourceLink
-    from .replica import Replica
-    from .state import StateStore
+    from .health.store import StateStore
+    from .sync.agent import Agent
+    from .sync.link import SourceLink
+    from .sync.replica import Replica
 
     cfg = load_config()
     seconds = _duration(interval, "--interval") if interval else None
@@ -119,8 +120,8 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
 def status(as_json: bool) -> None:
     """Show the current health. Exit code 0 ok, 1 lagging/drift/maintenance, 2 outage."""
-    from .health import EXIT_CODES, current_status
-    from .status_text import render
+    from .health.status import EXIT_CODES, current_status
+    from .health.text import render
 
     doc = current_status(load_config())
     if as_json:
@@ -133,7 +134,7 @@ def status(as_json: bool) -> None:
 @main.command()
 def ack() -> None:
     """Acknowledge the current alert (the button does the same)."""
-    from .health import acknowledge
+    from .health.status import acknowledge
 
     if acknowledge(load_config(), by="cli"):
         click.echo("acknowledged")
@@ -164,7 +165,7 @@ def schema() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the contract as JSON.")
 def schema_show(table: str | None, as_json: bool) -> None:
     """Show the accepted contract of TABLE (or of every table)."""
-    from . import contract
+    from .schema import contract
 
     cfg = load_config()
     tables = [cfg.table(table)] if table else cfg.tables
@@ -182,10 +183,14 @@ def schema_show(table: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 def schema_diff(table: str | None, as_json: bool) -> None:
     """Compare the contract with the live source. Exit code 1 when they differ."""
-    from .schema_diff import live_diff
+    from .schema.diff import live_diff
+    from .sync.link import SourceLink
 
     cfg = load_config()
-    report = live_diff(cfg, [cfg.table(table)] if table else cfg.tables)
+    tables = [cfg.table(table)] if table else list(cfg.tables)
+    with SourceLink(cfg) as link:
+        shapes = link.source().describe([t.name for t in tables])
+    report = live_diff(cfg, tables, shapes)
     if as_json:
         click.echo(json.dumps({n: r["drift"] for n, r in report.items()}, indent=2))
     else:
@@ -198,7 +203,7 @@ def schema_diff(table: str | None, as_json: bool) -> None:
 @click.argument("table", required=False)
 def schema_accept(table: str | None) -> None:
     """Make the live schema the contract for TABLE (or everything); syncing resumes."""
-    from .health import accept_drift
+    from .health.status import accept_drift
 
     cfg = load_config()
     if accept_drift(cfg, table, by="cli"):

@@ -19,15 +19,15 @@ from pathlib import Path
 
 import click
 
-from .agent import Agent
 from .config import Config, parse
 from .errors import ApplianceError, SourceError
-from .health import accept_drift, acknowledge, current_status
-from .link import FixedLink
-from .replica import Replica
-from .source import Source
-from .state import StateStore
-from .status_text import render
+from .health.status import accept_drift, acknowledge, current_status
+from .health.store import StateStore
+from .health.text import render
+from .sync.agent import Agent
+from .sync.link import FixedLink
+from .sync.replica import Replica
+from .sync.source import Source
 
 log = logging.getLogger(__name__)
 

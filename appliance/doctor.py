@@ -46,7 +46,7 @@ def _config(path: str) -> tuple[Check, Config | None]:
 
 
 def _secrets(cfg: Config) -> Check:
-    from .checks import secret_problems
+    from .config.checks import secret_problems
 
     problems = secret_problems(cfg)
     if problems:
@@ -58,7 +58,7 @@ def _secrets(cfg: Config) -> Check:
 def _ssh(cfg: Config) -> Check:
     if cfg.ssh is None:
         return Check("ssh", None, "no [ssh] section: connecting to the database directly")
-    from .tunnel import fingerprint, pinned_host_key
+    from .sync.tunnel import fingerprint, pinned_host_key
 
     try:
         key = pinned_host_key(cfg.ssh)
@@ -70,7 +70,7 @@ def _ssh(cfg: Config) -> Check:
 
 
 def _database(cfg: Config) -> tuple[list[Check], dict | None]:
-    from .link import SourceLink
+    from .sync.link import SourceLink
 
     out: list[Check] = []
     with SourceLink(cfg) as link:
@@ -101,7 +101,7 @@ def _database(cfg: Config) -> tuple[list[Check], dict | None]:
 
 
 def _replica(cfg: Config) -> Check:
-    from .replica import Replica
+    from .sync.replica import Replica
 
     try:
         with Replica(cfg.replica_url) as replica:

@@ -101,7 +101,7 @@ def test_agent_loop_stops_cleanly_on_sigterm(sales, make_config):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err[-2000:]
     assert err.count("pass ok") >= 2  # one summary line per pass
-    from appliance.state import StateStore
+    from appliance.health.store import StateStore
 
     with StateStore(state_dir(cfg)) as store:
         info = store.get("agent")

@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from appliance.cli import main
-from appliance.config import load, parse, parse_duration
+from appliance.clock import parse_duration
+from appliance.config import load, parse
 from appliance.errors import ConfigError
 
 MINIMAL = {"source": {"host": "db", "database": "sales", "user": "ro"},

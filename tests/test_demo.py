@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from appliance.demo import run_demo
-from appliance.state import StateStore
+from appliance.health.store import StateStore
 
 
 def test_demo_shows_ok_outage_ok(tmp_path, capsys):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from support.harness import Harness
 
 from appliance.cli import main
-from appliance.extras import TAG
+from appliance.sync.extras import TAG
 
 CUSTOMERS = """
 CREATE TABLE customers (id int PRIMARY KEY, email text, is_test boolean NOT NULL DEFAULT false,

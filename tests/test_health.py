@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from appliance import health
 from appliance.cli import main
+from appliance.clock import iso, utcnow
 from appliance.config import parse
-from appliance.state import StateStore, iso, utcnow
+from appliance.health import status as health
+from appliance.health.store import StateStore
 
 
 @pytest.fixture
@@ -116,7 +117,7 @@ def test_health_empty_store_first_boot(setup):
 
 def test_health_events_are_bounded(setup, monkeypatch):
     cfg, _ = setup
-    monkeypatch.setattr("appliance.state.EVENTS_KEPT", 50)
+    monkeypatch.setattr("appliance.health.store.EVENTS_KEPT", 50)
     with StateStore(cfg.state_dir) as store:
         for i in range(500):
             store.event("test", f"event {i}")

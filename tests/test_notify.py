@@ -13,7 +13,7 @@ from support.pg import free_port
 from support.tomlconf import RO_PASSWORD, password_file, sections, write_config
 from test_outage import RunningAgent, own_pg  # noqa: F401 - fixture
 
-from appliance.notify import message
+from appliance.health.notify import message
 
 
 class Receiver(ThreadingHTTPServer):

@@ -10,12 +10,12 @@ from support.pg import PgCluster
 from support.sshd import Sshd
 from support.tomlconf import RO_PASSWORD, RO_USER
 
-from appliance.agent import Agent
 from appliance.config import load
-from appliance.health import current_status
-from appliance.link import SourceLink
-from appliance.replica import Replica
-from appliance.state import StateStore
+from appliance.health.status import current_status
+from appliance.health.store import StateStore
+from appliance.sync.agent import Agent
+from appliance.sync.link import SourceLink
+from appliance.sync.replica import Replica
 
 DETECTION_LIMIT = 15.0
 

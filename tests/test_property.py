@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from support.harness import Harness
 from support.tomlconf import RO_PASSWORD, RO_USER, write_config
 
-from appliance.extras import DELETED
+from appliance.sync.extras import DELETED
 
 ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 COLUMNS = ["id", "part", "status", "amount", "is_test", "deleted_at", "updated_at"]

@@ -11,16 +11,16 @@ from click.testing import CliRunner
 from support.harness import Harness
 from test_sync import TYPES_DDL, TYPES_ROWS
 
-from appliance import checksum
-from appliance.agent import Agent
 from appliance.cli import main
-from appliance.extras import DELETED, HASH
-from appliance.link import FixedLink
-from appliance.reconcile import THRESHOLD, Reconciler
-from appliance.replica import Replica
-from appliance.source import Source
-from appliance.state import iso, utcnow
-from appliance.sync import TableSync
+from appliance.clock import iso, utcnow
+from appliance.sync import checksum
+from appliance.sync.agent import Agent
+from appliance.sync.extras import DELETED, HASH
+from appliance.sync.link import FixedLink
+from appliance.sync.reconcile import THRESHOLD, Reconciler
+from appliance.sync.replica import Replica
+from appliance.sync.source import Source
+from appliance.sync.table import TableSync
 
 
 def orders(sales, n: int) -> None:
@@ -257,7 +257,7 @@ def test_reconcile_a_sqlite_source_compares_every_row(tmp_path):
                      "(3, 'c', 1e300, '2024-01-01T00:00:02.000000Z');")
     db.commit()
     from appliance.config import parse
-    from appliance.sync import make_plan
+    from appliance.sync.table import make_plan
 
     cfg = parse({"appliance": {"state_dir": str(tmp_path)}, "source": {
         "host": "x", "database": "d", "user": "u"}, "tables": [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.replica import ROWS_PER_INSERT, Replica
-from appliance.typemap import Column
+from appliance.schema.shape import Column
+from appliance.sync.replica import ROWS_PER_INSERT, Replica
 
 
 def _table(replica: Replica, width: int) -> list[str]:

@@ -8,7 +8,7 @@ from support.tomlconf import RO_PASSWORD, RO_USER
 
 from appliance.cli import main
 from appliance.errors import LoginError, SourceError
-from appliance.source import Source
+from appliance.sync.source import Source
 
 
 def ro_source(pg, password=RO_PASSWORD, timeout=60.0) -> Source:

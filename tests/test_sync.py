@@ -322,7 +322,7 @@ def test_sync_row_count_stays_exact_without_recounting(sales, make_config):
 def test_sync_bulk_copy_pauses_the_cycle_collector_and_restores_it():
     import gc
 
-    from appliance.sync import gc_paused
+    from appliance.sync.table import gc_paused
 
     assert gc.isenabled()
     with pytest.raises(RuntimeError), gc_paused():

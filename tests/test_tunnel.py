@@ -11,7 +11,7 @@ import pytest
 from support.sshd import Sshd, keygen
 
 from appliance.errors import HostKeyError, SecretError, TunnelError
-from appliance.tunnel import Tunnel, TunnelSpec, fingerprint, open_forwarder, presented_key
+from appliance.sync.tunnel import Tunnel, TunnelSpec, fingerprint, open_forwarder, presented_key
 
 
 def spec_for(server: Sshd, pg, **over) -> TunnelSpec:

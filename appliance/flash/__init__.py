@@ -1,5 +1,6 @@
-"""The SD card flasher (`appliance flash`, `scripts/flash-sd`).
+"""The SD card flasher (`appliance flash`, `scripts/flash-sd`): list disks, refuse unsafe ones,
+write, verify and eject.
 
-Runs on a stock Mac's Python 3.9: standard library plus click (and tqdm when present); it must
-not import the Pi-side parts of the appliance.
+Runs on a stock Mac's Python 3.9: standard library plus click (and tqdm when present). It
+imports nothing of the appliance but ``errors`` and ``image``, and never the Pi-side parts.
 """

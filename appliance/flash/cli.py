@@ -8,7 +8,7 @@ import sys
 import click
 
 from appliance.flash import plan, prepare, safety
-from appliance.flash.drives import Drive, human_size
+from appliance.flash.drive import Drive, human_size
 from appliance.flash.errors import FlashError, FlashInterrupted
 from appliance.flash.flasher import Flasher
 

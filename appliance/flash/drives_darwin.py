@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from appliance.flash import system
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import DriveListError
 
 _WHOLE = re.compile(r"^(disk\d+)")

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from appliance.flash import system
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import CommandError, DriveListError
 
 # util-linux >= 2.37 (MOUNTPOINTS, PATH, SUBSYSTEMS); the short list works back to 2.2x.

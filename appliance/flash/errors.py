@@ -61,5 +61,5 @@ class FlashInterrupted(FlashError):
     """Flashing was interrupted: the card is incomplete and will not boot; run the command again."""
 
 
-class CustomizeUnavailableError(FlashError, NotImplementedError):
-    """Baking a config into the card (--config) is not available yet: flash without --config."""
+class CustomizeUnavailableError(FlashError, ImportError):
+    """Baking a config into the card (--config) needs appliance.image: reinstall the package."""

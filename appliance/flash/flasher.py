@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.flash import customize, download, progress, rawdev, readonly, source, system
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import (
     ChecksumError,
     CommandError,
@@ -243,9 +243,8 @@ class Flasher:
         """Bake the config into the written card through appliance.image."""
         if self.fd is None:
             self.fd = self._open(write=True)
-        size = self.result.size if self.result else 0
         try:
-            report = customize.run_hook(self.hook, self.target.raw_path, self.opts.config, self.fd, size)
+            report = customize.run_hook(self.hook, self.target.raw_path, self.opts.config, self.fd)
         except FlashError:
             raise
         except Exception as exc:  # the hook's own errors carry their own message

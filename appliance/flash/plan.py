@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from appliance.flash import readonly, system
-from appliance.flash.drives import Drive, human_size
+from appliance.flash.drive import Drive, human_size
 from appliance.flash.rawdev import open_mode, opener_argv
 from appliance.flash.source import Image
 from appliance.flash.writer import BLOCK

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from appliance.flash import download, readonly, safety, source, system
-from appliance.flash.drives import Drive, list_drives
+from appliance.flash.drive import Drive
+from appliance.flash.drives import list_drives
 from appliance.flash.errors import ImageError, WriteRefusedError
 
 _KIND_BY_SUFFIX = (

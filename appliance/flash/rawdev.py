@@ -10,7 +10,7 @@ import sys
 import tempfile
 
 from appliance.flash import system
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import CommandError
 
 OPENER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "opener.py")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import errno
 import os
 
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import FlashError, WriteError, WriteRefusedError
 
 REFUSED = (errno.EPERM, errno.EACCES, errno.EROFS)

@@ -12,18 +12,11 @@ import re
 import stat
 from collections.abc import Callable
 
-from appliance.flash.drives import Drive, human_size
+from appliance.flash.drive import Drive, human_size, is_system_mount
 from appliance.flash.errors import LockedCardError, NoTargetError, UnsafeTargetError
 
 SIZE_LIMIT = 128 * 1024**3  # 137 GB: a 128 GB card passes, a 256 GB disk needs --force
-# Where removable media are mounted; anything else mounted counts as part of the system.
-MEDIA_PREFIXES = ("/Volumes/", "/media/", "/run/media/", "/mnt/")
 LOCKED_WHY = "read-only: the card's lock switch is on (slide it up, towards the contacts)"
-
-
-def is_system_mount(mountpoint: str) -> bool:
-    """Return True unless the mount point is where removable media get mounted."""
-    return not mountpoint.startswith(MEDIA_PREFIXES)
 
 
 def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) -> str:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..config import load, parse_duration
+from ..clock import parse_duration
+from ..config import load
 from ..errors import ApplianceError
 from .loop import serve
 
@@ -32,7 +33,7 @@ def indicator(once: bool, preview: Path | None, interval: str, persist: bool) ->
     try:
         config = load(config_path)
         # Imported here: the indicator reads health; nothing else of the core is needed.
-        from .. import health
+        from ..health import status as health
 
         tick = serve(config, partial(health.current_status, config),
                      partial(health.acknowledge, config, by="button"),

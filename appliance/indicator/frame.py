@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from ..config import format_duration
+from ..clock import format_duration
 from . import font
 from .view import WORDS, agent_running, parse_time, worst_table
 

@@ -31,9 +31,9 @@ from flask import (
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from .. import health
 from ..errors import ConfigError
-from .app import site
+from ..health import status as health
+from .site import site
 
 bp = Blueprint("actions", __name__, url_prefix="/actions")
 

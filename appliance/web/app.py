@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import Flask, Response, current_app, render_template
+from flask import Flask, Response, render_template
 
-from ..config import Config, format_duration
+from ..clock import format_duration, parse_iso
+from ..config import Config
 from ..errors import ApplianceError, SecretError
 from ..secrets import read_secret
-from ..state import parse_iso
+from . import actions, views
 from .cache import RenderCache
-from .reading import Snapshot, read_snapshot
+from .site import Site
 
 # Defence in depth behind Jinja's escaping: even injected markup could run no script.
 _HEADERS = {
@@ -24,24 +24,6 @@ _HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
-
-
-@dataclass
-class Site:
-    """What every request of one app shares: the config, the cache, the actions' password."""
-
-    config: Config
-    cache: RenderCache
-    password: str | None  # [web] api_token: when set, actions need it
-
-    def snapshot(self) -> Snapshot:
-        """Return this generation's reading of the state store."""
-        return self.cache.get("snapshot", lambda: read_snapshot(self.config))
-
-
-def site() -> Site:
-    """Return the Site of the app handling the current request."""
-    return current_app.extensions["appliance"]
 
 
 def create_app(config: Config) -> Flask:
@@ -55,8 +37,6 @@ def create_app(config: Config) -> Flask:
     app.add_template_filter(_when, "when")
     app.add_template_filter(_ago, "ago")
     app.add_template_filter(_duration, "duration")
-
-    from . import actions, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(actions.bp)

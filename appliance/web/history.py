@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..health import SEVERITY, worst
-from ..state import parse_iso
+from ..clock import parse_iso
+from ..health.status import SEVERITY, worst
 
 HOURS = 24
 NONE = "none"  # no sync ran: shown grey

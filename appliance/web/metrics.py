@@ -17,8 +17,8 @@ from prometheus_client.core import (
     StateSetMetricFamily,
 )
 
-from ..health import SEVERITY
-from ..state import parse_iso
+from ..clock import parse_iso
+from ..health.status import SEVERITY
 from .reading import Snapshot
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST

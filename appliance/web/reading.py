@@ -16,10 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .. import health
+from ..clock import iso, parse_iso, utcnow
 from ..config import Config
 from ..errors import StateError
-from ..state import RUNS_KEPT, StateStore, iso, parse_iso, utcnow
+from ..health import status as health
+from ..health.store import RUNS_KEPT, StateStore
 from .history import Passes
 
 EVENTS_ON_PAGE = 20  # the overview's share of the event log; older ones are paged

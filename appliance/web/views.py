@@ -15,17 +15,9 @@ from flask import Blueprint, Response, abort, render_template, request
 
 from ..errors import ApplianceError, ConfigError
 from . import advice, history
-from .app import Site, site
 from .metrics import CONTENT_TYPE, exposition
-from .reading import (
-    EVENT_PAGE,
-    EVENTS_ON_PAGE,
-    events_before,
-    history_inputs,
-    hostname,
-    lan_ip,
-    read_table,
-)
+from .reading import EVENT_PAGE, EVENTS_ON_PAGE, events_before, history_inputs, hostname, lan_ip, read_table
+from .site import Site, site
 
 bp = Blueprint("status", __name__)
 

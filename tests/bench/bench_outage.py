@@ -28,12 +28,12 @@ from support.tomlconf import (  # noqa: E402
     write_config,
 )
 
-from appliance.agent import Agent  # noqa: E402
 from appliance.config import load  # noqa: E402
-from appliance.health import current_status  # noqa: E402
-from appliance.link import SourceLink  # noqa: E402
-from appliance.replica import Replica  # noqa: E402
-from appliance.state import StateStore  # noqa: E402
+from appliance.health.status import current_status  # noqa: E402
+from appliance.health.store import StateStore  # noqa: E402
+from appliance.sync.agent import Agent  # noqa: E402
+from appliance.sync.link import SourceLink  # noqa: E402
+from appliance.sync.replica import Replica  # noqa: E402
 
 
 def wait_for(config, state: str, timeout: float = 120) -> float:

@@ -120,7 +120,7 @@ def anchor(pg: PgCluster, sshd: Sshd, work: Path) -> tuple[float, dict]:
         ]
     )
     try:
-        from appliance.tunnel import wait_port
+        from appliance.sync.tunnel import wait_port
 
         assert wait_port(port, time.monotonic() + 20), "ssh -L did not come up"
         db = work / "anchor.sqlite"
@@ -164,7 +164,7 @@ def page_round_trip(pg: PgCluster, sshd: Sshd) -> tuple[float, float]:
     """Median ms of one 2,000-row page through our tunnel and direct."""
     import psycopg2
 
-    from appliance.tunnel import Tunnel, TunnelSpec
+    from appliance.sync.tunnel import Tunnel, TunnelSpec
 
     spec = TunnelSpec("127.0.0.1", sshd.port, sshd.user, str(sshd.client_key), None,
                       str(sshd.known_hosts), 10, 10, "127.0.0.1", pg.port)

@@ -40,9 +40,10 @@ from pathlib import Path
 from waitress import wasyncore
 from waitress.server import create_server
 
-from appliance import health
+from appliance.clock import iso, utcnow
 from appliance.config import Config, parse
-from appliance.state import StateStore, iso, utcnow
+from appliance.health import status as health
+from appliance.health.store import StateStore
 from appliance.web.server import THREADS, PageServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

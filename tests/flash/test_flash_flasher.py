@@ -164,7 +164,7 @@ def test_config_without_image_module_fails_before_touching_anything(
     config = tmp_path / "appliance.toml"
     config.write_text("")
     result = _run("--image", str(images["raw"]), "--device", "disk2", "--yes", "--config", str(config))
-    assert result.exit_code == 1 and "not available yet" in result.output
+    assert result.exit_code == 1 and "needs appliance.image" in result.output
     assert fake.mutating() == []
 
 

@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from appliance.flash import plan
 from appliance.flash.cli import flash
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.source import Image
 
 

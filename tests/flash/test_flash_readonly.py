@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from appliance.flash import readonly
 from appliance.flash.cli import flash
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import WriteError, WriteRefusedError
 
 CARD_SIZE = 31914983424

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appliance.flash import safety
-from appliance.flash.drives import Drive
+from appliance.flash.drive import Drive
 from appliance.flash.errors import LockedCardError, NoTargetError, UnsafeTargetError
 
 

@@ -18,14 +18,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from appliance.indicator import font
-from appliance.indicator.frame import (
-    BOX,
-    MARGIN,
-    SIZE,
-    frame_png,
-    render_address_frame,
-    render_frame,
-)
+from appliance.indicator.frame import BOX, MARGIN, SIZE, frame_png, render_address_frame, render_frame
 from appliance.indicator.view import unreadable
 
 from . import statuses as s

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 
-from appliance.agent import Agent, run_once
 from appliance.config import load
-from appliance.link import SourceLink
-from appliance.reconcile import FACTOR, FIRST, THRESHOLD, plan_for, reconcile_table
-from appliance.replica import Replica
-from appliance.state import StateStore
+from appliance.health.store import StateStore
+from appliance.sync.agent import Agent, run_once
+from appliance.sync.link import SourceLink
+from appliance.sync.reconcile import FACTOR, FIRST, THRESHOLD, plan_for, reconcile_table
+from appliance.sync.replica import Replica
 
 
 class Harness:

@@ -6,9 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from appliance import health
+from appliance.clock import iso, utcnow
 from appliance.config import Config
-from appliance.state import StateStore, iso, utcnow
+from appliance.health import status as health
+from appliance.health.store import StateStore
 
 HOSTILE_TABLE = "public.<script>alert(\"t\")</script>'q"
 HOSTILE = "<script>alert('x')</script>\"q'"

@@ -7,7 +7,7 @@ import re
 import pytest
 from markupsafe import escape
 
-from appliance.state import StateStore
+from appliance.health.store import StateStore
 from appliance.web import create_app
 
 from .conftest import SECRETS
@@ -109,7 +109,7 @@ def test_actions_bearer_is_ignored_when_no_password_is_configured(config, client
 def test_actions_accept_drift_lists_the_changes_and_calls_health(config, client, monkeypatch):
     fill(config, "drift")
     calls = []
-    monkeypatch.setattr("appliance.health.accept_drift",
+    monkeypatch.setattr("appliance.health.status.accept_drift",
                         lambda cfg, table=None, by="cli": calls.append((table, by)) or True)
     page = client.get("/actions/accept/public.orders").text
     assert escape('column "discount_code" (text) was added') in page
@@ -140,7 +140,7 @@ def test_actions_accept_all_accepts_new_tables_too(config, client, monkeypatch):
     page = client.get("/actions/accept").text
     assert "new table public.refunds appeared" in page and escape('column "discount_code"') in page
     calls = []
-    monkeypatch.setattr("appliance.health.accept_drift",
+    monkeypatch.setattr("appliance.health.status.accept_drift",
                         lambda cfg, table=None, by="cli": calls.append((table, by)) or True)
     response = client.post("/actions/accept", data={"csrf": _csrf(client, "/actions/accept")})
     assert response.status_code == 303 and calls == [(None, "web")]

@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from appliance import health
 from appliance.cli import main
-from appliance.state import utcnow
+from appliance.clock import utcnow
+from appliance.health import status as health
 
 from .states import fill
 

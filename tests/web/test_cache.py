@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from appliance.state import StateStore
+from appliance.health.store import StateStore
 from appliance.web.cache import RenderCache, store_marker
 
 

@@ -8,8 +8,9 @@ from urllib.parse import quote
 import pytest
 from markupsafe import escape
 
-from appliance import health
-from appliance.state import StateStore, iso, utcnow
+from appliance.clock import iso, utcnow
+from appliance.health import status as health
+from appliance.health.store import StateStore
 from appliance.web import create_app
 
 from .states import HOSTILE, HOSTILE_TABLE, HOSTILE_VALUE, fill

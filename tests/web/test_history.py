@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from appliance.state import iso
+from appliance.clock import iso
 from appliance.web.history import HOURS, Passes, bars, window_start
 
 NOW = datetime(2025, 11, 23, 14, 30, tzinfo=UTC)

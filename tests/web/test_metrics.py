@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from appliance.state import StateStore, parse_iso
+from appliance.clock import parse_iso
+from appliance.health.store import StateStore
 
 from .states import fill
 

@@ -14,9 +14,10 @@ from flask import Response
 from markupsafe import escape
 from PIL import Image
 
+from appliance.clock import utcnow
+from appliance.health.store import StateStore
 from appliance.indicator.address import page_address
 from appliance.indicator.frame import SIZE, render_frame
-from appliance.state import StateStore, utcnow
 from appliance.web import create_app, views
 
 from .states import WORDS, fill, force

@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema.shape import Column
 from . import checksum
-from .typemap import Column, pg_literal_expr, pg_select_expr, quote_ident
+from .typemap import pg_literal_expr, pg_select_expr, quote_ident
 
 NATIVE = frozenset({"integer", "boolean", "float", "uuid"})
 FEW = 8  # up to this many ranges, a statement selects them with a plain OR

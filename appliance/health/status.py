@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from .config import Config, format_duration
-from .state import StateStore, iso, parse_iso, utcnow
+from ..clock import format_duration, iso, parse_iso, utcnow
+from ..config import Config
+from .store import StateStore
 
 SEVERITY = ["ok", "lagging", "drift", "maintenance", "outage"]
 EXIT_CODES = {"ok": 0, "lagging": 1, "drift": 1, "maintenance": 1, "outage": 2}
@@ -171,7 +172,7 @@ def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> b
     Returns False when there was nothing to accept. The agent applies the new contract on
     its next pass (a breaking change is then copied again).
     """
-    from . import contract as contract_mod
+    from ..schema import contract as contract_mod
 
     tables = [config.table(table)] if table else list(config.tables)
     accepted = []

@@ -13,10 +13,11 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 
+from ..schema.shape import Column
 from . import checksum
 from .extras import HASH, columns
 from .replica import Replica
-from .typemap import Column, quote_ident
+from .typemap import quote_ident
 
 CHUNK = 20_000  # rowids per transaction: bounded WAL growth, visible progress
 

@@ -24,13 +24,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from ..clock import iso, utcnow
+from ..config import SyncSettings, TableSettings
+from ..errors import SourceSchemaError
+from ..schema.shape import Column, Shape
 from . import extras, history
-from .config import SyncSettings, TableSettings
-from .errors import SourceSchemaError
 from .replica import Replica, TableState
-from .source import Page, Row, Shape, Source
-from .state import iso, utcnow
-from .typemap import Column, quote_ident
+from .source import Page, Row, Source
+from .typemap import quote_ident
 
 log = logging.getLogger(__name__)
 

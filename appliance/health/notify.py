@@ -19,8 +19,9 @@ import urllib.error
 import urllib.request
 from email.message import EmailMessage
 
-from .config import Config, format_duration
-from .state import StateStore
+from ..clock import format_duration
+from ..config import Config
+from .store import StateStore
 
 log = logging.getLogger(__name__)
 

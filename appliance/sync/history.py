@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .config import Problem
-from .errors import ConfigError
+from ..config import Problem
+from ..errors import ConfigError
 from .replica import Replica
 from .typemap import quote_ident
 

@@ -10,9 +10,9 @@ import logging
 
 import sqlalchemy as sa
 
-from .config import Config
-from .errors import SecretError, SourceError, TunnelError
-from .secrets import read_secret
+from ..config import Config
+from ..errors import SecretError, SourceError, TunnelError
+from ..secrets import read_secret
 from .source import Source
 from .tunnel import Tunnel
 

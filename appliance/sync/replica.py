@@ -18,8 +18,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .errors import ReplicaError
-from .typemap import Column, quote_ident
+from ..errors import ReplicaError
+from ..schema.shape import Column
+from .typemap import quote_ident
 
 # Rows per INSERT statement of a bulk insert. SQLite's per-statement work (bind, step,
 # reset, the VDBE program's start) is then paid once per group, not once per row: about a

@@ -26,9 +26,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import errors
-from .config import SSHSettings
-from .errors import HostKeyError, SecretError, TunnelError
+from .. import errors
+from ..config import SSHSettings
+from ..errors import HostKeyError, SecretError, TunnelError
 
 if TYPE_CHECKING:
     import paramiko  # imported where SSH is spoken: the agent's own process never needs it
@@ -121,7 +121,7 @@ def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
     """Return the private key in ``path``; clear errors for missing, open or encrypted keys."""
     import paramiko
 
-    from .secrets import check_private_file
+    from ..secrets import check_private_file
 
     check_private_file(path, "ssh.key_file")
     try:
@@ -316,7 +316,7 @@ class Tunnel:
         """Start the child and wait until it forwards, or raise its error."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance.tunnel"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "appliance.sync.tunnel"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self._proc.stdin.write(json.dumps(self.spec.__dict__) + "\n")
         self._proc.stdin.flush()

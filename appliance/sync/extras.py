@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .config import Problem, TableSettings
-from .errors import ConfigError
+from ..config import Problem, TableSettings
+from ..errors import ConfigError
 from .replica import Replica
 from .typemap import quote_ident
 

@@ -15,22 +15,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import health, notify
+from ..clock import iso, utcnow
+from ..config import Config
+from ..errors import ApplianceError, HostKeyError, LoginError, SecretError, SourceError, TunnelError
+from ..health import notify
+from ..health import status as health
+from ..health.store import StateStore
 from . import reconcile as reconcile_mod
-from .config import Config
-from .errors import (
-    ApplianceError,
-    HostKeyError,
-    LoginError,
-    SecretError,
-    SourceError,
-    TunnelError,
-)
 from .guard import Guard
 from .masking import mask_key, masker
 from .replica import Replica
-from .state import StateStore, iso, utcnow
-from .sync import TableResult, TableSync, make_plan
+from .table import TableResult, TableSync, make_plan
 
 log = logging.getLogger(__name__)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import StateError
+from ..clock import iso, utcnow
+from ..errors import StateError
 
 EVENTS_KEPT = 10_000
 RUNS_KEPT = 2_000
@@ -35,23 +35,6 @@ _SCHEMA = [
         id INTEGER PRIMARY KEY, started TEXT NOT NULL, finished TEXT NOT NULL, ok INTEGER,
         rows INTEGER, summary TEXT)""",
 ]
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(dt: datetime | None) -> str | None:
-    """Return ISO-8601 UTC with a Z, or None."""
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 class StateStore:

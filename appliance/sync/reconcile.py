@@ -26,13 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
+from ..clock import iso, parse_iso, utcnow
+from ..errors import ApplianceError, SourceError, TunnelError
+from ..health.store import StateStore
 from . import checksum, extras, rowhash
-from .errors import ApplianceError, SourceError, TunnelError
 from .masking import mask_key, masker
 from .segments import Cut, Key, KeyRange, ReplicaSide, Side, SourceSide, integer_cut
 from .source import Source, _generic_value
-from .state import StateStore, iso, parse_iso, utcnow
-from .sync import Plan, TableResult, TableSync, make_plan
+from .table import Plan, TableResult, TableSync, make_plan
 from .typemap import quote_ident
 
 log = logging.getLogger(__name__)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from . import contract as contract_mod
-from .config import Config, TableSettings
-from .datachecks import check_rows, json_keys
-from .drift import Drift, compare, new_tables
-from .errors import ApplianceError
+from ..config import Config, TableSettings
+from ..errors import ApplianceError
+from ..health.store import StateStore
+from ..schema import contract as contract_mod
+from ..schema.datachecks import check_rows, json_keys
+from ..schema.drift import Drift, compare, new_tables
+from ..schema.shape import Shape
 from .replica import Replica
-from .source import Shape, Source
-from .state import StateStore
+from .source import Source
 
 log = logging.getLogger(__name__)
 

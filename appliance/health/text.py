@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .config import format_duration
+from ..clock import format_duration
 
 COLORS = {"ok": "green", "lagging": "yellow", "drift": "yellow", "maintenance": "blue",
           "outage": "red"}

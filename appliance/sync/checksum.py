@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from .typemap import Column, pg_select_expr, quote_ident
+from ..schema.shape import Column
+from .typemap import pg_select_expr, quote_ident
 
 MOD = 2**64
 ROWHASH_FUNCTION = "appliance_rowhash"

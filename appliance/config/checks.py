@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from .config import Config, Problem
-from .errors import SecretError
-from .secrets import check_private_file, read_secret
+from ..errors import SecretError
+from ..secrets import check_private_file, read_secret
+from . import Config, Problem
 
 
 def secret_problems(config: Config) -> list[Problem]:

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .source import Shape
+from .shape import Shape
 
 VERSION = 1
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import difflib
 
+from ..config import Config, TableSettings
 from . import contract as contract_mod
-from .config import Config, TableSettings
 from .drift import compare
-from .link import SourceLink
+from .shape import Shape
 
 
-def live_diff(config: Config, tables: list[TableSettings]) -> dict[str, dict]:
-    """Return {table: {"drift": [entries], "text": readable diff}} from one live look."""
-    with SourceLink(config) as link:
-        shapes = link.source().describe([t.name for t in tables])
+def live_diff(config: Config, tables: list[TableSettings],
+              shapes: dict[str, Shape]) -> dict[str, dict]:
+    """Return {table: {"drift": [entries], "text": readable diff}} for one live look.
+
+    ``shapes`` are the tables as the source describes them now (the CLI opens the link).
+    """
     report = {}
     for t in tables:
         accepted = contract_mod.load(config.state_dir, t.name)

@@ -19,35 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from .config import TableSettings
-from .errors import LoginError, SourceError, SourceSchemaError
-from .typemap import (
-    Column,
-    generic_kind,
-    pg_kind,
-    pg_literal_expr,
-    pg_select_expr,
-    quote_ident,
-    shift_iso,
-)
+from ..config import TableSettings
+from ..errors import LoginError, SourceError, SourceSchemaError
+from ..schema.shape import Column, Shape
+from .typemap import generic_kind, pg_kind, pg_literal_expr, pg_select_expr, quote_ident, shift_iso
 
 Row = list[Any]
-
-
-@dataclass
-class Shape:
-    """What the source says a table looks like."""
-
-    name: str  # schema.table
-    columns: list[Column]
-    primary_key: list[str]
-    relkind: str = "r"
-
-    def column(self, name: str) -> Column:
-        for c in self.columns:
-            if c.name == name:
-                return c
-        raise KeyError(name)
 
 
 @dataclass

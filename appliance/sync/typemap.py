@@ -7,28 +7,9 @@ strings and SQLite's column affinity does the rest. The README's type table is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 
-# kind -> replica column type (SQLite declared type; its affinity does the conversion)
-REPLICA_TYPES = {
-    "integer": "INTEGER",
-    "float": "REAL",
-    "numeric": "TEXT",  # exact decimal text; REAL would round
-    "boolean": "INTEGER",  # 0 / 1
-    "timestamptz": "TEXT",  # 2024-05-01T12:00:00.123456Z
-    "timestamp": "TEXT",  # 2024-05-01T12:00:00.123456 (no zone: flagged naive)
-    "date": "TEXT",
-    "time": "TEXT",
-    "interval": "TEXT",  # ISO-8601 duration, e.g. P1DT2H
-    "uuid": "TEXT",
-    "json": "TEXT",
-    "array": "TEXT",  # JSON array
-    "bytea": "BLOB",
-    "text": "TEXT",
-    "enum": "TEXT",
-    "other": "TEXT",  # tsvector, inet, money ...: PostgreSQL's text form
-}
+from ..schema.shape import Column
 
 _PG_KINDS = {
     "int2": "integer", "int4": "integer", "int8": "integer", "oid": "integer",
@@ -38,29 +19,6 @@ _PG_KINDS = {
     "uuid": "uuid", "json": "json", "jsonb": "json", "bytea": "bytea",
     "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
 }
-
-NOTES = {
-    "timestamp": "timestamp without time zone: stored naive, as the source wrote it",
-    "float": "floating point, exact; NaN and Infinity are stored as text",
-    "other": "stored as PostgreSQL's text form",
-}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One source column: its name, SQL type text, kind, nullability."""
-
-    name: str
-    sql_type: str  # format_type(), e.g. "numeric(12,2)", "character varying(20)"
-    kind: str
-    nullable: bool = True
-    generated: bool = False
-    enum_labels: tuple[str, ...] = ()
-
-    @property
-    def replica_type(self) -> str:
-        return REPLICA_TYPES[self.kind]
-
 
 def pg_kind(typname: str, typtype: str, typcategory: str) -> str:
     """Return our kind for a PostgreSQL type (domains already resolved to their base)."""
