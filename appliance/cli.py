@@ -29,8 +29,12 @@ class _Group(click.Group):
 # Commands that live with their own packages, imported only when used: the indicator's,
 # the flasher's and the image's modules cost a third of a second of every other
 # command's start on this machine, more on a Pi.
-_PACKAGED = {"flash": "appliance.flash.cli", "image": "appliance.image.cli",
-             "indicator": "appliance.indicator.cli", "web": "appliance.web.cli"}
+_PACKAGED = {
+    "flash": "appliance.flash.cli",
+    "image": "appliance.image.cli",
+    "indicator": "appliance.indicator.cli",
+    "web": "appliance.web.cli",
+}
 
 
 class _Main(_Group):
@@ -46,9 +50,12 @@ class _Main(_Group):
 
 
 @click.group(cls=_Main)
-@click.option("--config", "config_path", metavar="PATH",
-              help=f"Config file (default ${config_mod.CONFIG_ENV} or "
-                   f"{config_mod.DEFAULT_CONFIG_PATH}).")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help=f"Config file (default ${config_mod.CONFIG_ENV} or {config_mod.DEFAULT_CONFIG_PATH}).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 @click.version_option(package_name="appliance")
 @click.pass_context
@@ -56,8 +63,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Edge replica appliance: a local copy of a production read replica, with lights."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_mod.config_path(config_path)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for noisy in ("paramiko", "sshtunnel", "waitress"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -90,9 +100,11 @@ def config_check() -> None:
     if problems:
         raise ConfigError(problems, cfg.path)
     via = f"via bastion {cfg.ssh.user}@{cfg.ssh.host}:{cfg.ssh.port}" if cfg.ssh else "directly"
-    click.echo(f"{cfg.path}: OK - {len(cfg.tables)} table(s) from "
-               f"{cfg.source.database} on {cfg.source.host}:{cfg.source.port} {via}, "
-               f"replica {cfg.replica_url}")
+    click.echo(
+        f"{cfg.path}: OK - {len(cfg.tables)} table(s) from "
+        f"{cfg.source.database} on {cfg.source.host}:{cfg.source.port} {via}, "
+        f"replica {cfg.replica_url}"
+    )
 
 
 @main.command()
@@ -108,10 +120,8 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
 
     cfg = load_config()
     seconds = _duration(interval, "--interval") if interval else None
-    with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, \
-            SourceLink(cfg) as link:
-        result = Agent(cfg, link, replica, store, interval=seconds).run(once=once,
-                                                                         reconcile=reconcile)
+    with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, SourceLink(cfg) as link:
+        result = Agent(cfg, link, replica, store, interval=seconds).run(once=once, reconcile=reconcile)
     if once and (result is None or not result.ok):
         raise click.ClickException(result.summary() if result else "no pass ran")
 
@@ -174,8 +184,11 @@ def schema_show(table: str | None, as_json: bool) -> None:
         click.echo(json.dumps(docs, indent=2))
         return
     for name, doc in docs.items():
-        click.echo(contract.render(doc) if doc else f"{name}: no contract yet (it is written "
-                                                     f"on the table's first sync)")
+        click.echo(
+            contract.render(doc)
+            if doc
+            else f"{name}: no contract yet (it is written on the table's first sync)"
+        )
 
 
 @schema.command("diff")
@@ -213,12 +226,26 @@ def schema_accept(table: str | None) -> None:
 
 
 @main.command()
-@click.option("--source", "source_url", metavar="URL",
-              help="Use this PostgreSQL URL instead of the embedded demo source.")
-@click.option("--dir", "workdir", metavar="DIR", default=".demo", show_default=True,
-              help="Where the demo keeps its files.")
-@click.option("--duration", metavar="DURATION", default="0s",
-              help='Stop after this long (default: run until Ctrl-C), e.g. "3m".')
+@click.option(
+    "--source",
+    "source_url",
+    metavar="URL",
+    help="Use this PostgreSQL URL instead of the embedded demo source.",
+)
+@click.option(
+    "--dir",
+    "workdir",
+    metavar="DIR",
+    default=".demo",
+    show_default=True,
+    help="Where the demo keeps its files.",
+)
+@click.option(
+    "--duration",
+    metavar="DURATION",
+    default="0s",
+    help='Stop after this long (default: run until Ctrl-C), e.g. "3m".',
+)
 @click.option("--port", default=8080, show_default=True, help="Port of the status page.")
 def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None:
     """Run the whole stack on an embedded, changing demo source."""
@@ -231,9 +258,11 @@ def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None
         try:
             sa.make_url(source_url)
         except sa.exc.ArgumentError:
-            raise click.BadParameter(f"{source_url!r} is not a database URL; write it like "
-                                     f"postgresql://user:password@host:5432/dbname",
-                                     param_hint="--source") from None
+            raise click.BadParameter(
+                f"{source_url!r} is not a database URL; write it like "
+                f"postgresql://user:password@host:5432/dbname",
+                param_hint="--source",
+            ) from None
     run_demo(workdir, source_url=source_url, duration=seconds, port=port)
 
 

@@ -47,8 +47,13 @@ CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, status TEXT,
 
 STATUSES = [("new", "New"), ("paid", "Paid"), ("shipped", "Shipped"), ("cancelled", "Cancelled")]
 NAMES = ["Ada", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "Edsger"]
-PRODUCTS = [("Espresso beans 1kg", "24.90"), ("Grinder", "129.00"), ("Filter papers", "3.50"),
-            ("Milk jug", "15.75"), ("Scale", "39.99")]
+PRODUCTS = [
+    ("Espresso beans 1kg", "24.90"),
+    ("Grinder", "129.00"),
+    ("Filter papers", "3.50"),
+    ("Milk jug", "15.75"),
+    ("Scale", "39.99"),
+]
 
 
 def now_iso() -> str:
@@ -72,10 +77,11 @@ class DemoSource:
         db.executescript(SCHEMA)
         db.executemany("INSERT INTO order_statuses VALUES (?, ?)", STATUSES)
         for i, name in enumerate(NAMES, 1):
-            db.execute("INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)",
-                       (i, name, f"{name.lower()}@example.com", 0, t, t))
-        db.execute("INSERT INTO customers VALUES (99, 'Test Customer', 'qa@example.com', 1, ?, ?)",
-                   (t, t))
+            db.execute(
+                "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?)",
+                (i, name, f"{name.lower()}@example.com", 0, t, t),
+            )
+        db.execute("INSERT INTO customers VALUES (99, 'Test Customer', 'qa@example.com', 1, ?, ?)", (t, t))
         for i, (name, price) in enumerate(PRODUCTS, 1):
             db.execute("INSERT INTO products VALUES (?, ?, ?, ?)", (i, name, price, t))
         for _ in range(40):
@@ -83,14 +89,21 @@ class DemoSource:
 
     def new_order(self) -> None:
         rng = self.rng
-        items = [{"product": rng.randint(1, len(PRODUCTS)), "qty": rng.randint(1, 3)}
-                 for _ in range(rng.randint(1, 3))]
+        items = [
+            {"product": rng.randint(1, len(PRODUCTS)), "qty": rng.randint(1, 3)}
+            for _ in range(rng.randint(1, 3))
+        ]
         total = sum(float(PRODUCTS[i["product"] - 1][1]) * i["qty"] for i in items)
         t = now_iso()
-        self.db.execute("INSERT INTO orders (customer_id, status, total, details, updated_at) "
-                        "VALUES (?, 'new', ?, ?, ?)",
-                        (rng.choice([*range(1, len(NAMES) + 1), 99]), f"{total:.2f}",
-                         json.dumps({"items": items, "channel": rng.choice(["web", "shop"])}), t))
+        self.db.execute(
+            "INSERT INTO orders (customer_id, status, total, details, updated_at) VALUES (?, 'new', ?, ?, ?)",
+            (
+                rng.choice([*range(1, len(NAMES) + 1), 99]),
+                f"{total:.2f}",
+                json.dumps({"items": items, "channel": rng.choice(["web", "shop"])}),
+                t,
+            ),
+        )
 
     def step(self) -> None:
         """Make one second's worth of business: new orders, status changes, a soft delete."""
@@ -100,17 +113,18 @@ class DemoSource:
         ids = [r[0] for r in self.db.execute("SELECT id FROM orders WHERE deleted_at IS NULL")]
         for oid in rng.sample(ids, min(3, len(ids))):
             status = rng.choice(["paid", "shipped", "cancelled"])
-            self.db.execute("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?",
-                            (status, t, oid))
+            self.db.execute("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?", (status, t, oid))
         if rng.random() < 0.2 and ids:
-            self.db.execute("UPDATE orders SET deleted_at = ?, updated_at = ? WHERE id = ?",
-                            (t, t, rng.choice(ids)))
+            self.db.execute(
+                "UPDATE orders SET deleted_at = ?, updated_at = ? WHERE id = ?", (t, t, rng.choice(ids))
+            )
 
     def add_column(self) -> None:
         """A release at the source: orders gain a coupon column (non-breaking drift)."""
         self.db.execute("ALTER TABLE orders ADD COLUMN coupon TEXT")
-        self.db.execute("UPDATE orders SET coupon = 'WELCOME10', updated_at = ? WHERE id % 7 = 0",
-                        (now_iso(),))
+        self.db.execute(
+            "UPDATE orders SET coupon = 'WELCOME10', updated_at = ? WHERE id % 7 = 0", (now_iso(),)
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -126,33 +140,47 @@ class CuttableLink(FixedLink):
     def source(self) -> Source:
         if self.cut.is_set():
             self.database_state = "down"
-            raise SourceError("the demo source is down for maintenance (simulated outage); it "
-                              "comes back by itself.")
+            raise SourceError(
+                "the demo source is down for maintenance (simulated outage); it comes back by itself."
+            )
         return super().source()
 
 
 def demo_config(workdir: Path, source_url: str | None) -> Config:
     """Return the demo's configuration (the same settings table as a real appliance)."""
     tables = [
-        {"name": "public.orders", "cursor": "updated_at", "soft_delete": "deleted_at",
-         "history": ["status"]},
+        {"name": "public.orders", "cursor": "updated_at", "soft_delete": "deleted_at", "history": ["status"]},
         {"name": "public.customers", "cursor": "updated_at", "where": "NOT is_test"},
         {"name": "public.products", "cursor": "updated_at"},
         {"name": "public.order_statuses"},
     ]
-    return parse({
-        "appliance": {"state_dir": str(workdir / "state")},
-        "source": {"host": "embedded-demo", "database": "sales", "user": "demo"},
-        "sync": {"interval": "2s", "warn_lag": "20s", "max_lag": "60s", "lookback": "30s",
-                 "probe_interval": "1s"},
-        "indicator": {"mock": True},  # gpiozero's MockFactory and luma's dummy display
-        "tables": tables,
-    }, path=f"{workdir}/ (built in)")
+    return parse(
+        {
+            "appliance": {"state_dir": str(workdir / "state")},
+            "source": {"host": "embedded-demo", "database": "sales", "user": "demo"},
+            "sync": {
+                "interval": "2s",
+                "warn_lag": "20s",
+                "max_lag": "60s",
+                "lookback": "30s",
+                "probe_interval": "1s",
+            },
+            "indicator": {"mock": True},  # gpiozero's MockFactory and luma's dummy display
+            "tables": tables,
+        },
+        path=f"{workdir}/ (built in)",
+    )
 
 
-def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
-             port: int = 8080, outage: tuple[float, float] = (OUTAGE_AT, OUTAGE_FOR),
-             drift: tuple[float, float] = (DRIFT_AT, ACCEPT_AT), tick: float = 3.0) -> None:
+def run_demo(
+    workdir: str,
+    source_url: str | None = None,
+    duration: float = 0,
+    port: int = 8080,
+    outage: tuple[float, float] = (OUTAGE_AT, OUTAGE_FOR),
+    drift: tuple[float, float] = (DRIFT_AT, ACCEPT_AT),
+    tick: float = 3.0,
+) -> None:
     """Run source writer, agent and status printer until Ctrl-C or ``duration``."""
     work = Path(workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -166,15 +194,19 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
     agent = Agent(config, link, replica, store)
     stop = threading.Event()
     preview = work / "oled.png"
-    threads = [threading.Thread(target=agent.run, name="agent", daemon=True),
-               threading.Thread(target=_indicator, args=(config, preview, stop), daemon=True)]
+    threads = [
+        threading.Thread(target=agent.run, name="agent", daemon=True),
+        threading.Thread(target=_indicator, args=(config, preview, stop), daemon=True),
+    ]
     if demo_source is not None:
         threads.append(threading.Thread(target=_business, args=(demo_source, stop), daemon=True))
-    click.echo(f"demo: source {url}\ndemo: replica {config.replica_url}\n"
-               f"demo: the OLED picture is kept in {preview}\n"
-               f"demo: a simulated outage starts at {outage[0]:.0f}s and lasts {outage[1]:.0f}s; "
-               f"a schema change comes at {drift[0]:.0f}s and is accepted at {drift[1]:.0f}s; "
-               f"Ctrl-C stops.\n")
+    click.echo(
+        f"demo: source {url}\ndemo: replica {config.replica_url}\n"
+        f"demo: the OLED picture is kept in {preview}\n"
+        f"demo: a simulated outage starts at {outage[0]:.0f}s and lasts {outage[1]:.0f}s; "
+        f"a schema change comes at {drift[0]:.0f}s and is accepted at {drift[1]:.0f}s; "
+        f"Ctrl-C stops.\n"
+    )
     for t in threads:
         t.start()
     page = _page(config, port)
@@ -186,8 +218,11 @@ def run_demo(workdir: str, source_url: str | None = None, duration: float = 0,
             if demo_source is not None:
                 _drift_timeline(config, demo_source, elapsed, drift)
             doc = current_status(config)
-            click.echo(f"[{elapsed:5.0f}s] lights: {lights_text(doc)}\n        "
-                       + render(doc).replace("\n", "\n        ") + "\n")
+            click.echo(
+                f"[{elapsed:5.0f}s] lights: {lights_text(doc)}\n        "
+                + render(doc).replace("\n", "\n        ")
+                + "\n"
+            )
             if stop.wait(tick):
                 break
     except KeyboardInterrupt:
@@ -221,14 +256,17 @@ def lights_text(status: dict) -> str:
     return DESCRIPTIONS[pattern_for(status)]
 
 
-def _drift_timeline(config: Config, source: DemoSource, elapsed: float,
-                    drift: tuple[float, float]) -> None:
+def _drift_timeline(config: Config, source: DemoSource, elapsed: float, drift: tuple[float, float]) -> None:
     if elapsed >= drift[0] and not getattr(source, "drifted", False):
         click.echo(">>> timeline: a release at the source adds orders.coupon (schema drift)")
         source.add_column()
         source.drifted = True
-    if elapsed >= drift[1] and getattr(source, "drifted", False) and not getattr(
-            source, "accepted", False) and accept_drift(config, "public.orders", by="demo"):
+    if (
+        elapsed >= drift[1]
+        and getattr(source, "drifted", False)
+        and not getattr(source, "accepted", False)
+        and accept_drift(config, "public.orders", by="demo")
+    ):
         click.echo(">>> timeline: the data team accepts the change (appliance schema accept)")
         source.accepted = True
 
@@ -251,9 +289,16 @@ def _indicator(config: Config, preview: Path, stop: threading.Event) -> None:
     from .indicator.loop import serve
 
     try:
-        serve(config, lambda: current_status(config),
-              lambda: acknowledge(config, by="button"), preview=preview, interval=1.0,
-              stop=stop.is_set, lamp_test=0.2, warn=lambda text: log.warning("%s", text))
+        serve(
+            config,
+            lambda: current_status(config),
+            lambda: acknowledge(config, by="button"),
+            preview=preview,
+            interval=1.0,
+            stop=stop.is_set,
+            lamp_test=0.2,
+            warn=lambda text: log.warning("%s", text),
+        )
     except Exception as e:  # noqa: BLE001 - the demo goes on without its lights
         click.echo(f"demo: the indicator could not start: {e}")
 

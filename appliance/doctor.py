@@ -40,8 +40,7 @@ def _config(path: str) -> tuple[Check, Config | None]:
     try:
         cfg = load(path)
     except ApplianceError as e:
-        return Check("config", False, str(e), "fix each line above, then run appliance config "
-                                               "check"), None
+        return Check("config", False, str(e), "fix each line above, then run appliance config check"), None
     return Check("config", True, f"{path} is valid ({len(cfg.tables)} tables)"), cfg
 
 
@@ -50,8 +49,12 @@ def _secrets(cfg: Config) -> Check:
 
     problems = secret_problems(cfg)
     if problems:
-        return Check("secrets", False, "; ".join(f"{p.key}: {p.message}" for p in problems),
-                     "; ".join(p.fix for p in problems if p.fix) or "see the messages")
+        return Check(
+            "secrets",
+            False,
+            "; ".join(f"{p.key}: {p.message}" for p in problems),
+            "; ".join(p.fix for p in problems if p.fix) or "see the messages",
+        )
     return Check("secrets", True, "readable by this user and private (mode 0600)")
 
 
@@ -63,10 +66,12 @@ def _ssh(cfg: Config) -> Check:
     try:
         key = pinned_host_key(cfg.ssh)
     except ApplianceError as e:
-        return Check("ssh", False, str(e), "see the message; the README's 'bastion side' "
-                                           "explains pinning")
-    return Check("ssh", True, f"{cfg.ssh.host}:{cfg.ssh.port} reachable, host key "
-                              f"{fingerprint(key)} matches {cfg.ssh.known_hosts}")
+        return Check("ssh", False, str(e), "see the message; the README's 'bastion side' explains pinning")
+    return Check(
+        "ssh",
+        True,
+        f"{cfg.ssh.host}:{cfg.ssh.port} reachable, host key {fingerprint(key)} matches {cfg.ssh.known_hosts}",
+    )
 
 
 def _database(cfg: Config) -> tuple[list[Check], dict | None]:
@@ -78,23 +83,42 @@ def _database(cfg: Config) -> tuple[list[Check], dict | None]:
             source = link.source()
             read_only, is_super = source.execute(
                 "SELECT current_setting('transaction_read_only'), rolsuper FROM pg_roles "
-                "WHERE rolname = current_user")[0]
+                "WHERE rolname = current_user"
+            )[0]
             shapes = source.describe([t.name for t in cfg.tables])
         except ApplianceError as e:
             return [Check("database", False, str(e), "see the message")], None
     where = f"{cfg.source.user}@{cfg.source.host}:{cfg.source.port}/{cfg.source.database}"
     if read_only != "on":
-        out.append(Check("database", False, f"{where}: the session is not read-only",
-                         "report this: the appliance must never be able to write"))
+        out.append(
+            Check(
+                "database",
+                False,
+                f"{where}: the session is not read-only",
+                "report this: the appliance must never be able to write",
+            )
+        )
     else:
         out.append(Check("database", True, f"{where}: login works, session read-only"))
     if is_super:
-        out.append(Check("database role", False, f"{cfg.source.user} is a superuser",
-                         "use a role with SELECT only (e.g. GRANT pg_read_all_data)"))
+        out.append(
+            Check(
+                "database role",
+                False,
+                f"{cfg.source.user} is a superuser",
+                "use a role with SELECT only (e.g. GRANT pg_read_all_data)",
+            )
+        )
     missing = [t.name for t in cfg.tables if t.name not in shapes]
     if missing:
-        out.append(Check("tables", False, f"not found at the source: {', '.join(missing)}",
-                         "check tables.name (schema.table) and that the role may SELECT them"))
+        out.append(
+            Check(
+                "tables",
+                False,
+                f"not found at the source: {', '.join(missing)}",
+                "check tables.name (schema.table) and that the role may SELECT them",
+            )
+        )
     else:
         out.append(Check("tables", True, f"all {len(cfg.tables)} configured tables exist"))
     return out, shapes
@@ -108,8 +132,7 @@ def _replica(cfg: Config) -> Check:
             replica.db.execute("BEGIN IMMEDIATE")
             replica.db.execute("ROLLBACK")
     except (ApplianceError, OSError) as e:
-        return Check("replica", False, str(e), f"make {Path(cfg.state_dir)} writable by the "
-                                                f"service user")
+        return Check("replica", False, str(e), f"make {Path(cfg.state_dir)} writable by the service user")
     return Check("replica", True, f"{cfg.replica_url} is writable")
 
 
@@ -127,21 +150,36 @@ def _disk(cfg: Config) -> Check:
 def _hardware(cfg: Config) -> list[Check]:
     ind = cfg.indicator
     if ind.mock or os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
-        return [Check("gpio", True, "mock pins configured ([indicator] mock = true)"),
-                Check("i2c", True, "dummy display configured")]
+        return [
+            Check("gpio", True, "mock pins configured ([indicator] mock = true)"),
+            Check("i2c", True, "dummy display configured"),
+        ]
     chips = sorted(Path("/dev").glob("gpiochip*"))
     usable = bool(chips) and os.access(chips[0], os.R_OK | os.W_OK)
-    gpio = (Check("gpio", True, f"{chips[0]} is accessible") if usable
-            else Check("gpio", False, "no accessible /dev/gpiochip*",
-                       "on a Pi: add the service user to group gpio (usermod -aG gpio appliance)"))
+    gpio = (
+        Check("gpio", True, f"{chips[0]} is accessible")
+        if usable
+        else Check(
+            "gpio",
+            False,
+            "no accessible /dev/gpiochip*",
+            "on a Pi: add the service user to group gpio (usermod -aG gpio appliance)",
+        )
+    )
     if ind.oled == "none":
         return [gpio, Check("i2c", None, 'oled = "none": no display expected')]
     dev = Path(f"/dev/i2c-{ind.i2c_port}")
     present = dev.exists() and os.access(dev, os.R_OK | os.W_OK)
-    i2c = (Check("i2c", True, f"{dev} is present") if present
-           else Check("i2c", False, f"{dev} is missing or not accessible",
-                      "enable I2C (sudo raspi-config nonint do_i2c 0), reboot, and add the "
-                      "service user to group i2c"))
+    i2c = (
+        Check("i2c", True, f"{dev} is present")
+        if present
+        else Check(
+            "i2c",
+            False,
+            f"{dev} is missing or not accessible",
+            "enable I2C (sudo raspi-config nonint do_i2c 0), reboot, and add the service user to group i2c",
+        )
+    )
     return [gpio, i2c]
 
 
@@ -152,8 +190,12 @@ def _units() -> Check:
     states = dict(zip(UNITS, out.stdout.split(), strict=False))
     down = [u for u in UNITS if states.get(u) != "active"]
     if down:
-        return Check("units", False, ", ".join(f"{u} {states.get(u, '?')}" for u in down),
-                     f"sudo systemctl enable --now {' '.join(down)}; journalctl -u {down[0]}")
+        return Check(
+            "units",
+            False,
+            ", ".join(f"{u} {states.get(u, '?')}" for u in down),
+            f"sudo systemctl enable --now {' '.join(down)}; journalctl -u {down[0]}",
+        )
     return Check("units", True, "all three units active")
 
 

@@ -18,34 +18,43 @@ def check_private_file(path: str, key: str) -> None:
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise SecretError(f"{key}: {path} does not exist. Create it or fix the path in the "
-                          f"config.") from None
+        raise SecretError(f"{key}: {path} does not exist. Create it or fix the path in the config.") from None
     except PermissionError:
-        raise SecretError(f"{key}: {path} cannot be read by this user. Give the file to the "
-                          f"service user (chown) with mode 0600.") from None
+        raise SecretError(
+            f"{key}: {path} cannot be read by this user. Give the file to the "
+            f"service user (chown) with mode 0600."
+        ) from None
     if stat.S_IMODE(st.st_mode) & 0o077:
-        raise SecretError(f"{key}: {path} is readable by other users "
-                          f"(mode {stat.S_IMODE(st.st_mode):o}). Run: chmod 600 {path}")
+        raise SecretError(
+            f"{key}: {path} is readable by other users "
+            f"(mode {stat.S_IMODE(st.st_mode):o}). Run: chmod 600 {path}"
+        )
     if not os.access(path, os.R_OK):
-        raise SecretError(f"{key}: {path} cannot be read by this user. Give the file to the "
-                          f"service user (chown) with mode 0600.")
+        raise SecretError(
+            f"{key}: {path} cannot be read by this user. Give the file to the "
+            f"service user (chown) with mode 0600."
+        )
 
 
-def read_secret(*, file: str = "", env: str = "", key: str,
-                environ: dict[str, str] | None = None) -> str | None:
+def read_secret(
+    *, file: str = "", env: str = "", key: str, environ: dict[str, str] | None = None
+) -> str | None:
     """Return the secret from ``file`` or from variable ``env``; None when neither is set."""
     if file:
         check_private_file(file, f"{key}_file")
         try:
             value = Path(file).read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise SecretError(f"{key}_file: {file} is not UTF-8 text. Write the secret as one "
-                              f"line of text.") from None
+            raise SecretError(
+                f"{key}_file: {file} is not UTF-8 text. Write the secret as one line of text."
+            ) from None
         return value.rstrip("\r\n")
     if env:
         environ = os.environ if environ is None else environ
         if env not in environ:
-            raise SecretError(f"{key}_env: the environment variable {env} is not set. Set it "
-                              f"(e.g. in the systemd unit's EnvironmentFile) or use {key}_file.")
+            raise SecretError(
+                f"{key}_env: the environment variable {env} is not set. Set it "
+                f"(e.g. in the systemd unit's EnvironmentFile) or use {key}_file."
+            )
         return environ[env]
     return None

@@ -39,8 +39,10 @@ def sshd():
 @pytest.fixture
 def sales(pg):
     """The `sales` database, emptied of the previous test's tables."""
-    pg.sql("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public; "
-           "DROP SCHEMA IF EXISTS shop CASCADE", db="sales")
+    pg.sql(
+        "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public; DROP SCHEMA IF EXISTS shop CASCADE",
+        db="sales",
+    )
     return pg
 
 
@@ -48,15 +50,26 @@ def sales(pg):
 def make_config(tmp_path, pg, sshd):
     """Return a function writing an appliance.toml for the test cluster (through the tunnel)."""
 
-    def make(tables: list[dict], *, tunnel: bool = True, sync: dict | None = None,
-             source: dict | None = None, ssh: dict | None = None,
-             name: str = "appliance.toml") -> Path:
+    def make(
+        tables: list[dict],
+        *,
+        tunnel: bool = True,
+        sync: dict | None = None,
+        source: dict | None = None,
+        ssh: dict | None = None,
+        name: str = "appliance.toml",
+    ) -> Path:
         pwfile = password_file(tmp_path / "source.password")
         os.chmod(sshd.client_key, 0o600)
-        config = sections(tmp_path / "state", pg, pwfile, sshd if tunnel else None,
-                          ssh={"connect_timeout": "5s", **(ssh or {})} if tunnel else None,
-                          source=source or {},
-                          sync={"interval": "1s", "batch_size": 1000, **(sync or {})})
+        config = sections(
+            tmp_path / "state",
+            pg,
+            pwfile,
+            sshd if tunnel else None,
+            ssh={"connect_timeout": "5s", **(ssh or {})} if tunnel else None,
+            source=source or {},
+            sync={"interval": "1s", "batch_size": 1000, **(sync or {})},
+        )
         return write_config(tmp_path / name, config, tables)
 
     return make

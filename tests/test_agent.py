@@ -18,8 +18,12 @@ def state_dir(cfg) -> str:
 
 
 def agent(cfg, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync",
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def poll(predicate, timeout=60.0, what="condition"):
@@ -65,12 +69,13 @@ def checksum_replica(cfg):
 
 
 def test_agent_kill_9_mid_copy_then_restart_equals_source(sales, make_config):
-    sales.sql("CREATE TABLE big (id int PRIMARY KEY, payload text, updated_at timestamptz "
-              "NOT NULL DEFAULT now()); INSERT INTO big SELECT g, md5(g::text), "
-              "'2024-01-01'::timestamptz + g * interval '1 ms' FROM generate_series(1, 150000) g",
-              db="sales")
-    cfg = make_config([{"name": "public.big", "cursor": "updated_at"}],
-                      sync={"batch_size": 2000})
+    sales.sql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text, updated_at timestamptz "
+        "NOT NULL DEFAULT now()); INSERT INTO big SELECT g, md5(g::text), "
+        "'2024-01-01'::timestamptz + g * interval '1 ms' FROM generate_series(1, 150000) g",
+        db="sales",
+    )
+    cfg = make_config([{"name": "public.big", "cursor": "updated_at"}], sync={"batch_size": 2000})
     proc = agent(cfg, "--once")
     n = poll(lambda: 0 < copied_so_far(cfg) < 150000 and copied_so_far(cfg), what="a partial copy")
     children = descendants(proc.pid)
@@ -90,8 +95,11 @@ def test_agent_kill_9_mid_copy_then_restart_equals_source(sales, make_config):
 
 
 def test_agent_loop_stops_cleanly_on_sigterm(sales, make_config):
-    sales.sql("CREATE TABLE big (id int PRIMARY KEY, payload text, updated_at timestamptz "
-              "NOT NULL DEFAULT now()); INSERT INTO big VALUES (1, 'a')", db="sales")
+    sales.sql(
+        "CREATE TABLE big (id int PRIMARY KEY, payload text, updated_at timestamptz "
+        "NOT NULL DEFAULT now()); INSERT INTO big VALUES (1, 'a')",
+        db="sales",
+    )
     cfg = make_config([{"name": "public.big", "cursor": "updated_at"}])
     proc = agent(cfg, "--interval", "0.5s")
     poll(lambda: copied_so_far(cfg) == 1, what="the first pass")
@@ -120,6 +128,9 @@ def test_agent_once_against_unreachable_source_fails_promptly(sales, make_config
     took = time.monotonic() - t0
     assert proc.returncode == 1 and "cannot reach bastion" in err and "Traceback" not in err
     assert took < 15
-    status = subprocess.run([sys.executable, "-m", "appliance.cli", "--config", str(cfg), "status",
-                             "--json"], capture_output=True, text=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "status", "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert status.returncode == 2 and "Tunnel down" in status.stdout

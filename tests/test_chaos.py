@@ -19,7 +19,7 @@ import pytest
 from support.sshd import Sshd, descendants
 
 CHAOS_SECONDS = 30.0
-ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+ISO = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 
 
 @pytest.fixture
@@ -59,12 +59,15 @@ class Writer(threading.Thread):
         r, target = self.rng.random(), self.rng.randint(1, self.next_id)
         with conn.cursor() as cur:
             if r < 0.35:
-                cur.execute("INSERT INTO chaos (id, v, status) SELECT g, g, 'new' "
-                            "FROM generate_series(%s, %s) g", (self.next_id, self.next_id + 2))
+                cur.execute(
+                    "INSERT INTO chaos (id, v, status) SELECT g, g, 'new' FROM generate_series(%s, %s) g",
+                    (self.next_id, self.next_id + 2),
+                )
                 self.next_id += 3
             elif r < 0.75:
-                cur.execute("UPDATE chaos SET v = v + 1, status = 'upd', updated_at = now() "
-                            "WHERE id = %s", (target,))
+                cur.execute(
+                    "UPDATE chaos SET v = v + 1, status = 'upd', updated_at = now() WHERE id = %s", (target,)
+                )
             elif r < 0.95:
                 cur.execute("DELETE FROM chaos WHERE id = %s", (target,))
             else:
@@ -76,8 +79,7 @@ class Writer(threading.Thread):
         conn.autocommit = False
         with conn.cursor() as cur:
             cur.execute("INSERT INTO chaos (id, v, status) VALUES (%s, 0, 'late')", (self.next_id,))
-            cur.execute("UPDATE chaos SET status = 'late', updated_at = now() WHERE id = %s",
-                        (target,))
+            cur.execute("UPDATE chaos SET status = 'late', updated_at = now() WHERE id = %s", (target,))
             self.next_id += 1
             time.sleep(self.rng.uniform(0.1, 0.6))  # stamped now(), committed later
         conn.commit()
@@ -85,8 +87,11 @@ class Writer(threading.Thread):
 
 
 def start_agent(cfg, log) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync",
-                             "--interval", "0.2s"], stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync", "--interval", "0.2s"],
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
 
 
 def kill_9(proc: subprocess.Popen) -> None:
@@ -110,24 +115,35 @@ def snapshot(sales, cfg):
         dupes = db.execute("SELECT count(*) - count(DISTINCT id) FROM chaos").fetchone()[0]
     finally:
         db.close()
-    theirs = [tuple(r) for r in sales.sql(
-        f"SELECT id, v, status, to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM chaos "
-        f"ORDER BY id", db="sales")]
+    theirs = [
+        tuple(r)
+        for r in sales.sql(
+            f"SELECT id, v, status, to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM chaos ORDER BY id",
+            db="sales",
+        )
+    ]
     return mine, dupes, theirs
 
 
-def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_config, own_sshd,
-                                                                  tmp_path):
+def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_config, own_sshd, tmp_path):
     seed = int(os.environ.get("CHAOS_SEED", time.time()))
     rng = random.Random(seed)
-    sales.sql("CREATE TABLE chaos (id int PRIMARY KEY, v int, status text, updated_at "
-              "timestamptz NOT NULL DEFAULT now()); INSERT INTO chaos SELECT g, g, 'new', "
-              "'2024-01-01'::timestamptz + g * interval '1 s' FROM generate_series(1, 3000) g",
-              db="sales")
-    cfg = make_config([{"name": "public.chaos", "cursor": "updated_at"}],
-                      ssh={"port": own_sshd.port, "known_hosts": str(own_sshd.known_hosts),
-                           "key_file": str(own_sshd.client_key), "connect_timeout": "2s"},
-                      sync={"batch_size": 300, "reconcile_every": "2s", "probe_interval": "0.5s"})
+    sales.sql(
+        "CREATE TABLE chaos (id int PRIMARY KEY, v int, status text, updated_at "
+        "timestamptz NOT NULL DEFAULT now()); INSERT INTO chaos SELECT g, g, 'new', "
+        "'2024-01-01'::timestamptz + g * interval '1 s' FROM generate_series(1, 3000) g",
+        db="sales",
+    )
+    cfg = make_config(
+        [{"name": "public.chaos", "cursor": "updated_at"}],
+        ssh={
+            "port": own_sshd.port,
+            "known_hosts": str(own_sshd.known_hosts),
+            "key_file": str(own_sshd.client_key),
+            "connect_timeout": "2s",
+        },
+        sync={"batch_size": 300, "reconcile_every": "2s", "probe_interval": "0.5s"},
+    )
     writer = Writer(sales, seed)
     writer.start()
     kills = cuts = 0
@@ -154,8 +170,12 @@ def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_con
             kill_9(proc)
     assert writer.error is None, writer.error
     assert kills >= 3 and cuts >= 2 and writer.changes > 100, (seed, kills, cuts, writer.changes)
-    clean = subprocess.run([sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync",
-                            "--once", "--reconcile"], capture_output=True, text=True, timeout=120)
+    clean = subprocess.run(
+        [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync", "--once", "--reconcile"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert clean.returncode == 0, (seed, clean.stderr[-3000:])
     mine, dupes, theirs = snapshot(sales, cfg)
     assert dupes == 0, seed

@@ -12,8 +12,10 @@ from appliance.clock import parse_duration
 from appliance.config import load, parse
 from appliance.errors import ConfigError
 
-MINIMAL = {"source": {"host": "db", "database": "sales", "user": "ro"},
-           "tables": [{"name": "public.orders", "cursor": "updated_at"}]}
+MINIMAL = {
+    "source": {"host": "db", "database": "sales", "user": "ro"},
+    "tables": [{"name": "public.orders", "cursor": "updated_at"}],
+}
 
 
 def test_config_minimal_gets_the_documented_defaults():
@@ -23,13 +25,16 @@ def test_config_minimal_gets_the_documented_defaults():
     assert cfg.sync.interval == 30 and cfg.sync.max_lag == 3600 and cfg.web.port == 8080
     t = cfg.tables[0]
     assert (t.replica_name, t.on_drift, t.soft_delete_action, t.hard_delete_action) == (
-        "orders", "evolve", "keep", "delete")
+        "orders",
+        "evolve",
+        "keep",
+        "delete",
+    )
     assert cfg.indicator.i2c_address == 0x3C and cfg.indicator.oled == "ssd1306"
 
 
 def test_config_example_file_is_valid():
-    cfg = load(os.path.join(os.path.dirname(__file__), "..", "image", "appliance.example.toml"),
-               environ={})
+    cfg = load(os.path.join(os.path.dirname(__file__), "..", "image", "appliance.example.toml"), environ={})
     assert cfg.ssh is not None and cfg.ssh.known_hosts
     assert [t.replica_name for t in cfg.tables][:2] == ["orders", "customers"]
 
@@ -40,19 +45,32 @@ def test_config_replica_name_for_other_schemas():
 
 
 def test_config_reports_every_problem_at_once():
-    bad = {"ssh": {"host": "b", "port": "22", "known_hosts": "/k"},
-           "source": {"host": "db", "user": "ro", "statement_timeout": "soon"},
-           "sync": {"warn_lag": "2h", "max_lag": "1h", "intervall": "5s"},
-           "tables": [{"name": "a.b.c"}, {"name": "public.x", "on_drift": "explode",
-                                             "primary_key": ["id"], "exclude_columns": ["id"]}],
-           "indicator": {"red": 99}}
+    bad = {
+        "ssh": {"host": "b", "port": "22", "known_hosts": "/k"},
+        "source": {"host": "db", "user": "ro", "statement_timeout": "soon"},
+        "sync": {"warn_lag": "2h", "max_lag": "1h", "intervall": "5s"},
+        "tables": [
+            {"name": "a.b.c"},
+            {"name": "public.x", "on_drift": "explode", "primary_key": ["id"], "exclude_columns": ["id"]},
+        ],
+        "indicator": {"red": 99},
+    }
     with pytest.raises(ConfigError) as e:
         parse(bad, "test.toml")
     keys = {p.key for p in e.value.problems}
-    assert keys >= {"ssh.user", "ssh.port", "ssh.key_file", "source.database",
-                    "source.statement_timeout", "sync.warn_lag", "sync.intervall",
-                    "tables[0].name", "tables[1].on_drift", "tables[1].exclude_columns",
-                    "indicator.red"}
+    assert keys >= {
+        "ssh.user",
+        "ssh.port",
+        "ssh.key_file",
+        "source.database",
+        "source.statement_timeout",
+        "sync.warn_lag",
+        "sync.intervall",
+        "tables[0].name",
+        "tables[1].on_drift",
+        "tables[1].exclude_columns",
+        "indicator.red",
+    }
     text = str(e.value)
     assert text.startswith(f"{len(e.value.problems)} problem(s) in test.toml")
     assert 'did you mean "interval"' in text
@@ -65,8 +83,9 @@ def test_config_no_tables_is_a_problem():
     assert "[[tables]]" in str(e.value)
 
 
-@pytest.mark.parametrize("text,seconds", [("30s", 30), ("10m", 600), ("1h", 3600),
-                                          ("2d", 172800), ("500ms", 0.5), ("1.5h", 5400)])
+@pytest.mark.parametrize(
+    "text,seconds", [("30s", 30), ("10m", 600), ("1h", 3600), ("2d", 172800), ("500ms", 0.5), ("1.5h", 5400)]
+)
 def test_config_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -94,8 +113,9 @@ def test_config_check_cli_checks_secrets(tmp_path):
     pw.write_text("hunter2")
     os.chmod(pw, 0o644)
     path = tmp_path / "a.toml"
-    path.write_text(f'[source]\nhost = "db"\ndatabase = "d"\nuser = "u"\npassword_file = "{pw}"\n'
-                    f'[[tables]]\nname = "t"\n')
+    path.write_text(
+        f'[source]\nhost = "db"\ndatabase = "d"\nuser = "u"\npassword_file = "{pw}"\n[[tables]]\nname = "t"\n'
+    )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1 and "chmod 600" in result.output
     assert "hunter2" not in result.output
@@ -107,7 +127,9 @@ def test_config_check_cli_checks_secrets(tmp_path):
 
 def test_config_missing_env_secret_names_the_variable(tmp_path):
     path = tmp_path / "a.toml"
-    path.write_text('[source]\nhost = "db"\ndatabase = "d"\nuser = "u"\n'
-                    'password_env = "APPLIANCE_TEST_NOPE"\n[[tables]]\nname = "t"\n')
+    path.write_text(
+        '[source]\nhost = "db"\ndatabase = "d"\nuser = "u"\n'
+        'password_env = "APPLIANCE_TEST_NOPE"\n[[tables]]\nname = "t"\n'
+    )
     result = CliRunner().invoke(main, ["--config", str(path), "config", "check"])
     assert result.exit_code == 1 and "APPLIANCE_TEST_NOPE" in result.output

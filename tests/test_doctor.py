@@ -18,8 +18,9 @@ def line(output: str, name: str) -> str:
 
 
 def healthy(sales, make_config, **kw):
-    sales.sql("CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now())",
-              db="sales")
+    sales.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now())", db="sales"
+    )
     cfg = make_config([{"name": "public.t", "cursor": "updated_at"}], **kw)
     with open(cfg, "a") as f:
         f.write("\n[indicator]\nmock = true\n")

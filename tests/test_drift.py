@@ -74,15 +74,19 @@ CASES = [
     ("column_renamed", "ALTER TABLE orders RENAME COLUMN amount TO total", True),
     ("type_changed", "ALTER TABLE orders ALTER COLUMN status TYPE varchar(10)", True),
     ("type_changed", "ALTER TABLE orders ALTER COLUMN code TYPE text", True),
-    ("primary_key_changed", "ALTER TABLE orders DROP CONSTRAINT orders_pkey, "
-                            "ADD PRIMARY KEY (id, status)", True),
+    (
+        "primary_key_changed",
+        "ALTER TABLE orders DROP CONSTRAINT orders_pkey, ADD PRIMARY KEY (id, status)",
+        True,
+    ),
     ("cursor_changed", "ALTER TABLE orders ALTER COLUMN updated_at TYPE timestamp", True),
 ]
 
 
 @pytest.mark.parametrize("kind,ddl,breaking", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_drift_each_change_kind_is_classified_and_evolve_applies_its_policy(
-        drifting, sales, kind, ddl, breaking):
+    drifting, sales, kind, ddl, breaking
+):
     cfg = drifting()
     change(sales, ddl)
     result = cli(cfg, "sync", "--once")
@@ -161,9 +165,12 @@ def test_drift_ignore_keeps_syncing_what_fits(drifting, sales):
 def test_drift_data_checks_catch_values_with_examples(drifting, sales):
     cfg2 = drifting(allowed_values={"status": ["new", "paid"]})
     # the contract says status is NOT NULL; the source relaxes it and a NULL arrives
-    sales.sql("""ALTER TABLE orders ALTER COLUMN status DROP NOT NULL;
+    sales.sql(
+        """ALTER TABLE orders ALTER COLUMN status DROP NOT NULL;
                  INSERT INTO orders (id, status, doc) VALUES (7, NULL, '{"a": 1, "c": 3}');
-                 INSERT INTO orders (id, status) VALUES (8, 'refunded-<script>')""", db="sales")
+                 INSERT INTO orders (id, status) VALUES (8, 'refunded-<script>')""",
+        db="sales",
+    )
     cli(cfg2, "sync", "--once")
     table = orders(status(cfg2))
     found = {d["kind"]: d for d in table["drift"]}

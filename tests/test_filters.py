@@ -26,8 +26,7 @@ def ids(h, table="customers"):
 
 
 def source_ids(sales, where=WHERE):
-    return [r[0] for r in sales.sql(f"SELECT id FROM customers WHERE {where} ORDER BY id",
-                                    db="sales")]
+    return [r[0] for r in sales.sql(f"SELECT id FROM customers WHERE {where} ORDER BY id", db="sales")]
 
 
 def test_filter_keeps_test_data_out_and_removes_rows_that_become_test_data(sales, make_config):
@@ -41,8 +40,11 @@ def test_filter_keeps_test_data_out_and_removes_rows_that_become_test_data(sales
         h.sync()
         assert 5 not in ids(h)
         # flagged by a script that forgot updated_at: only reconciliation can see it
-        sales.sql("UPDATE customers SET is_test = true WHERE id = 6;"
-                  "UPDATE customers SET is_test = false WHERE id = 20", db="sales")
+        sales.sql(
+            "UPDATE customers SET is_test = true WHERE id = 6;"
+            "UPDATE customers SET is_test = false WHERE id = 20",
+            db="sales",
+        )
         h.sync()
         assert 6 in ids(h) and 20 not in ids(h)
         result = h.reconcile(factor=4, threshold=4, first=4)
@@ -53,8 +55,17 @@ def test_filter_keeps_test_data_out_and_removes_rows_that_become_test_data(sales
 
 def test_filter_and_soft_delete_drop_are_honoured_by_reconciliation(sales, make_config):
     sales.sql(CUSTOMERS, db="sales")
-    cfg = make_config([{"name": "public.customers", "cursor": "updated_at", "where": WHERE,
-                        "soft_delete": "deleted_at", "soft_delete_action": "drop"}])
+    cfg = make_config(
+        [
+            {
+                "name": "public.customers",
+                "cursor": "updated_at",
+                "where": WHERE,
+                "soft_delete": "deleted_at",
+                "soft_delete_action": "drop",
+            }
+        ]
+    )
     with Harness(cfg) as h:
         h.sync()
         sales.sql("UPDATE customers SET deleted_at = now() WHERE id IN (7, 8)", db="sales")
@@ -87,8 +98,15 @@ def test_tag_marks_migrated_rows_and_follows_its_predicate(sales, make_config):
 
 def test_tag_in_postgres_syntax_is_refused_with_a_fix(sales, make_config):
     sales.sql(CUSTOMERS, db="sales")
-    cfg = make_config([{"name": "public.customers", "cursor": "updated_at",
-                        "tag": "created_at < now() - interval '1 year'"}])
+    cfg = make_config(
+        [
+            {
+                "name": "public.customers",
+                "cursor": "updated_at",
+                "tag": "created_at < now() - interval '1 year'",
+            }
+        ]
+    )
     result = CliRunner().invoke(main, ["--config", str(cfg), "sync", "--once"])
     assert result.exit_code == 1
     status = json.loads(CliRunner().invoke(main, ["--config", str(cfg), "status", "--json"]).output)

@@ -25,7 +25,8 @@ from appliance.indicator.leds import Lights, patterns
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("APPLIANCE_HARDWARE") != "1",
-    reason="needs a Raspberry Pi with the indicator wired (set APPLIANCE_HARDWARE=1)")
+    reason="needs a Raspberry Pi with the indicator wired (set APPLIANCE_HARDWARE=1)",
+)
 
 WATCH = 1.0  # seconds each pattern or picture stays up for the person watching
 
@@ -33,8 +34,7 @@ WATCH = 1.0  # seconds each pattern or picture stays up for the person watching
 def _settings():
     if os.environ.get("APPLIANCE_CONFIG"):
         return load(os.environ["APPLIANCE_CONFIG"]).indicator
-    minimal = {"source": {"host": "h", "database": "d", "user": "u"},
-               "tables": [{"name": "public.t"}]}
+    minimal = {"source": {"host": "h", "database": "d", "user": "u"}, "tables": [{"name": "public.t"}]}
     return parse(minimal, environ={}).indicator
 
 
@@ -82,12 +82,29 @@ def test_hardware_display_shows_every_picture(hardware):
         pytest.skip('oled = "none"')
     assert hardware.display is not None, str(hardware.display_problem)
     now = datetime.now(UTC).isoformat()
-    doc = {"state": "ok", "since": now, "reason": "Hardware test.", "acknowledged": False,
-           "agent": {"running": True, "last_heartbeat": now}, "source": {},
-           "tables": [{"name": "public.orders", "state": "ok", "rows": 1, "last_sync": now,
-                       "lag_seconds": 1.0, "frozen": False, "drift": []}]}
-    pictures = [render_frame({**doc, "state": state}, "192.0.2.1:8080")
-                for state in ("ok", "lagging", "drift", "maintenance", "outage")]
+    doc = {
+        "state": "ok",
+        "since": now,
+        "reason": "Hardware test.",
+        "acknowledged": False,
+        "agent": {"running": True, "last_heartbeat": now},
+        "source": {},
+        "tables": [
+            {
+                "name": "public.orders",
+                "state": "ok",
+                "rows": 1,
+                "last_sync": now,
+                "lag_seconds": 1.0,
+                "frozen": False,
+                "drift": [],
+            }
+        ],
+    }
+    pictures = [
+        render_frame({**doc, "state": state}, "192.0.2.1:8080")
+        for state in ("ok", "lagging", "drift", "maintenance", "outage")
+    ]
     pictures.append(render_address_frame("192.0.2.1", "http://192.0.2.1:8080/"))
     screen = Screen(hardware.display, bright=hardware.bright)
     for i, picture in enumerate(pictures):
@@ -97,8 +114,10 @@ def test_hardware_display_shows_every_picture(hardware):
     screen.close()
 
 
-@pytest.mark.skipif(os.environ.get("APPLIANCE_HARDWARE_BUTTON") != "1",
-                    reason="needs a person at the button (set APPLIANCE_HARDWARE_BUTTON=1)")
+@pytest.mark.skipif(
+    os.environ.get("APPLIANCE_HARDWARE_BUTTON") != "1",
+    reason="needs a person at the button (set APPLIANCE_HARDWARE_BUTTON=1)",
+)
 def test_hardware_button_press_and_hold(hardware, capsys):
     events = ButtonEvents(hardware.button, threading.Event())
     seen: list[str] = []

@@ -17,25 +17,29 @@ from appliance.health.store import StateStore
 
 @pytest.fixture
 def setup(tmp_path):
-    cfg = parse({"appliance": {"state_dir": str(tmp_path)},
-                 "source": {"host": "db", "database": "d", "user": "u"},
-                 "sync": {"warn_lag": "10m", "max_lag": "1h", "interval": "30s"},
-                 "tables": [{"name": "public.orders"}, {"name": "public.items"}]})
+    cfg = parse(
+        {
+            "appliance": {"state_dir": str(tmp_path)},
+            "source": {"host": "db", "database": "d", "user": "u"},
+            "sync": {"warn_lag": "10m", "max_lag": "1h", "interval": "30s"},
+            "tables": [{"name": "public.orders"}, {"name": "public.items"}],
+        }
+    )
     path = tmp_path / "a.toml"
-    path.write_text(f'[appliance]\nstate_dir = "{tmp_path}"\n[source]\nhost = "db"\n'
-                    'database = "d"\nuser = "u"\n[sync]\nwarn_lag = "10m"\nmax_lag = "1h"\n'
-                    '[[tables]]\nname = "public.orders"\n[[tables]]\nname = "public.items"\n')
+    path.write_text(
+        f'[appliance]\nstate_dir = "{tmp_path}"\n[source]\nhost = "db"\n'
+        'database = "d"\nuser = "u"\n[sync]\nwarn_lag = "10m"\nmax_lag = "1h"\n'
+        '[[tables]]\nname = "public.orders"\n[[tables]]\nname = "public.items"\n'
+    )
     return cfg, path
 
 
 def synced(store, ago: dict[str, float], beat_ago: float = 1):
     now = utcnow()
     for name, seconds in ago.items():
-        store.record_table(name, name.split(".")[1], last_sync=iso(now - timedelta(seconds=seconds)),
-                           rows=5)
+        store.record_table(name, name.split(".")[1], last_sync=iso(now - timedelta(seconds=seconds)), rows=5)
     store.put("source", {"tunnel": "direct", "database": "up", "last_error": "", "down": False})
-    store.put("agent", {"running": True, "heartbeat": iso(now - timedelta(seconds=beat_ago)),
-                        "interval": 30})
+    store.put("agent", {"running": True, "heartbeat": iso(now - timedelta(seconds=beat_ago)), "interval": 30})
 
 
 def status(path):
@@ -43,11 +47,14 @@ def status(path):
     return result.exit_code, json.loads(result.output)
 
 
-@pytest.mark.parametrize("ages,state,code", [
-    ({"public.orders": 5, "public.items": 5}, "ok", 0),
-    ({"public.orders": 5, "public.items": 700}, "lagging", 1),
-    ({"public.orders": 4000, "public.items": 700}, "outage", 2),
-])
+@pytest.mark.parametrize(
+    "ages,state,code",
+    [
+        ({"public.orders": 5, "public.items": 5}, "ok", 0),
+        ({"public.orders": 5, "public.items": 700}, "lagging", 1),
+        ({"public.orders": 4000, "public.items": 700}, "outage", 2),
+    ],
+)
 def test_health_state_follows_lag(setup, ages, state, code):
     cfg, path = setup
     with StateStore(cfg.state_dir) as store:
@@ -84,8 +91,15 @@ def test_health_source_down_is_an_outage_with_its_reason(setup):
     cfg, path = setup
     with StateStore(cfg.state_dir) as store:
         synced(store, {"public.orders": 5, "public.items": 5})
-        store.put("source", {"tunnel": "down", "database": "down", "down": True,
-                             "last_error": "cannot reach bastion b:22: Connection refused."})
+        store.put(
+            "source",
+            {
+                "tunnel": "down",
+                "database": "down",
+                "down": True,
+                "last_error": "cannot reach bastion b:22: Connection refused.",
+            },
+        )
     code, doc = status(path)
     assert code == 2 and doc["state"] == "outage"
     assert "Connection refused" in doc["reason"] and doc["source"]["tunnel"] == "down"

@@ -96,12 +96,20 @@ class Pi:
     def __init__(self, tmp: Path, raspi_config: bool = True, groups: bool = True) -> None:
         self.root, self.state, self.bin = tmp / "root", tmp / "state", tmp / "bin"
         self.source, self.log = tmp / "src", tmp / "calls.log"
-        for d in (self.root / "etc", self.root / "boot/firmware", self.root / "run/systemd/system",
-                  self.state, self.bin, self.source / "appliance", self.source / "scripts"):
+        for d in (
+            self.root / "etc",
+            self.root / "boot/firmware",
+            self.root / "run/systemd/system",
+            self.state,
+            self.bin,
+            self.source / "appliance",
+            self.source / "scripts",
+        ):
             d.mkdir(parents=True)
         (self.root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
         (self.root / "etc/group").write_text(
-            "root:x:0:\n" + ("gpio:x:997:pi\ni2c:x:998:pi\n" if groups else ""))
+            "root:x:0:\n" + ("gpio:x:997:pi\ni2c:x:998:pi\n" if groups else "")
+        )
         (self.root / "boot/firmware/config.txt").write_text(CONFIG_TXT)
         self.log.write_text("")
         for name, body in FAKES.items():
@@ -116,11 +124,22 @@ class Pi:
         shutil.copy(SCRIPT, self.source / "scripts/install-on-pi")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        env = {"PATH": f"{self.bin}:/usr/bin:/bin:/usr/sbin:/sbin", "APPLIANCE_ROOT": str(self.root),
-               "APPLIANCE_PYTHON": str(self.bin / "fake-python"), "FAKE_STATE": str(self.state),
-               "FAKE_LOG": str(self.log), "FAKE_APT_AVAILABLE": "python3-lgpio", "LC_ALL": "C"}
-        out = subprocess.run([str(SCRIPT), "--source", str(self.source), *args], env=env,
-                             capture_output=True, text=True, timeout=120)
+        env = {
+            "PATH": f"{self.bin}:/usr/bin:/bin:/usr/sbin:/sbin",
+            "APPLIANCE_ROOT": str(self.root),
+            "APPLIANCE_PYTHON": str(self.bin / "fake-python"),
+            "FAKE_STATE": str(self.state),
+            "FAKE_LOG": str(self.log),
+            "FAKE_APT_AVAILABLE": "python3-lgpio",
+            "LC_ALL": "C",
+        }
+        out = subprocess.run(
+            [str(SCRIPT), "--source", str(self.source), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check:
             assert out.returncode == 0, out.stdout + out.stderr
         return out
@@ -169,15 +188,23 @@ def test_install_dry_run_prints_the_full_plan_and_changes_nothing(tmp_path):
     plan = [line.strip() for line in out.splitlines() if "would run:" in line]
     expected = [
         "apt-get install -y -qq --no-install-recommends python3-venv python3-pip i2c-tools python3-lgpio",
-        "groupadd --system gpio", "groupadd --system i2c",
+        "groupadd --system gpio",
+        "groupadd --system i2c",
         "useradd --system --user-group --home-dir /var/lib/appliance --no-create-home "
         "--shell /usr/sbin/nologin --groups gpio,i2c appliance",
-        "dtparam=i2c_arm=on", "appliance-i2c.conf", "-m venv --system-site-packages",
+        "dtparam=i2c_arm=on",
+        "appliance-i2c.conf",
+        "-m venv --system-site-packages",
         f"-m pip install --quiet --upgrade {pi.source}",
         *[f"install -D -m 0644 {pi.source}/systemd/{u}" for u in UNITS],
-        "systemctl daemon-reload", "/etc/appliance", "chown appliance:appliance",
-        "id_ed25519", "chmod 600", "chmod 640",
-        *[f"systemctl enable {u}" for u in UNITS], *[f"systemctl start {u}" for u in UNITS],
+        "systemctl daemon-reload",
+        "/etc/appliance",
+        "chown appliance:appliance",
+        "id_ed25519",
+        "chmod 600",
+        "chmod 640",
+        *[f"systemctl enable {u}" for u in UNITS],
+        *[f"systemctl start {u}" for u in UNITS],
     ]
     for piece in expected:
         assert any(piece in line for line in plan), f"plan lacks {piece!r}:\n{out}"
@@ -218,8 +245,12 @@ def test_install_result_on_the_pi(tmp_path):
     assert "gpio:x:997:pi,appliance" in group and "i2c:x:998:pi,appliance" in group
     etc = pi.root / "etc/appliance"
     assert (etc.stat().st_uid, etc.stat().st_gid, oct(etc.stat().st_mode & 0o777)) == (0, gid, "0o750")
-    for name, owner, mode in [("id_ed25519", uid, 0o600), ("source.password", uid, 0o600),
-                              ("appliance.toml", 0, 0o640), ("known_hosts", 0, 0o640)]:
+    for name, owner, mode in [
+        ("id_ed25519", uid, 0o600),
+        ("source.password", uid, 0o600),
+        ("appliance.toml", 0, 0o640),
+        ("known_hosts", 0, 0o640),
+    ]:
         st = (etc / name).stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (owner, gid, mode), name
     config = (pi.root / "boot/firmware/config.txt").read_text()
@@ -278,9 +309,12 @@ def test_install_needs_root_unless_dry_run(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(os.environ.get("APPLIANCE_CHROOT_TEST") != "1" or os.geteuid() != 0
-                    or shutil.which("debootstrap") is None,
-                    reason="set APPLIANCE_CHROOT_TEST=1 (as root, with debootstrap and network)")
+@pytest.mark.skipif(
+    os.environ.get("APPLIANCE_CHROOT_TEST") != "1"
+    or os.geteuid() != 0
+    or shutil.which("debootstrap") is None,
+    reason="set APPLIANCE_CHROOT_TEST=1 (as root, with debootstrap and network)",
+)
 def test_install_for_real_in_a_chroot(tmp_path):
     """debootstrap a Debian root; run the card's firstrun.sh in it, then install-on-pi twice.
 
@@ -297,8 +331,14 @@ def test_install_for_real_in_a_chroot(tmp_path):
 
     root = tmp_path / "root"
     mirror = os.environ.get("APPLIANCE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    run("debootstrap", "--variant=minbase", "--include=systemd,python3,python3-venv,python3-pip,"
-        "passwd", "bookworm", str(root), mirror)
+    run(
+        "debootstrap",
+        "--variant=minbase",
+        "--include=systemd,python3,python3-venv,python3-pip,passwd",
+        "bookworm",
+        str(root),
+        mirror,
+    )
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")  # proxies' CAs
     secrets = tmp_path / "secrets"
     secrets.mkdir()
@@ -307,31 +347,62 @@ def test_install_for_real_in_a_chroot(tmp_path):
     (secrets / "known_hosts").write_text("bastion.example.com ssh-ed25519 AAAA\n")
     (secrets / "db").write_text("db-secret\n")
     image = build_image(tmp_path / "card.img", 32)
-    customize_target(str(image.path), str(secrets / "appliance.toml"), CustomizeOptions(
-        user="admin", ssh_key_file=str(secrets / "tunnel.pub"), hostname="appliance-test",
-        tunnel_key_file=str(secrets / "tunnel"), known_hosts_file=str(secrets / "known_hosts"),
-        source_password_file=str(secrets / "db")))
+    customize_target(
+        str(image.path),
+        str(secrets / "appliance.toml"),
+        CustomizeOptions(
+            user="admin",
+            ssh_key_file=str(secrets / "tunnel.pub"),
+            hostname="appliance-test",
+            tunnel_key_file=str(secrets / "tunnel"),
+            known_hosts_file=str(secrets / "known_hosts"),
+            source_password_file=str(secrets / "db"),
+        ),
+    )
     boot = root / "boot/firmware"
     boot.mkdir(parents=True)
-    run("mcopy", "-s", "-n", "-i", image.spec, "::/appliance", "::/firstrun.sh", "::/cmdline.txt",
-        "::/config.txt", str(boot))
+    run(
+        "mcopy",
+        "-s",
+        "-n",
+        "-i",
+        image.spec,
+        "::/appliance",
+        "::/firstrun.sh",
+        "::/cmdline.txt",
+        "::/config.txt",
+        str(boot),
+    )
 
     run("chroot", str(root), "/bin/sh", "/boot/firmware/firstrun.sh")
     assert not (boot / "appliance").exists() and not (boot / "firstrun.sh").exists()
     assert "systemd.run" not in (boot / "cmdline.txt").read_text()
     assert "appliance-test" in (root / "etc/hostname").read_text()
-    installer = ["chroot", str(root), "/opt/appliance/src/scripts/install-on-pi",
-                 "--source", "/opt/appliance/src", "--first-boot"]
+    installer = [
+        "chroot",
+        str(root),
+        "/opt/appliance/src/scripts/install-on-pi",
+        "--source",
+        "/opt/appliance/src",
+        "--first-boot",
+    ]
     first = subprocess.run(installer, capture_output=True, text=True)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     second = subprocess.run(installer, capture_output=True, text=True, check=True)
     assert "Nothing to change" in second.stdout, second.stdout
     assert (root / "opt/appliance/venv/bin/appliance").exists()
-    verify = subprocess.run(["systemd-analyze", "verify", f"--root={root}", *UNITS],
-                            capture_output=True, text=True)
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", *UNITS], capture_output=True, text=True
+    )
     assert verify.returncode == 0 and not verify.stderr, verify.stderr
     as_service = ["chroot", "--userspec=appliance:appliance", str(root), "sh", "-c"]
-    assert subprocess.run([*as_service, "head -c 5 /etc/appliance/id_ed25519"],
-                          capture_output=True, text=True).stdout == "-----"
-    assert subprocess.run([*as_service, "echo x >>/etc/appliance/known_hosts"],
-                          capture_output=True).returncode != 0
+    assert (
+        subprocess.run(
+            [*as_service, "head -c 5 /etc/appliance/id_ed25519"], capture_output=True, text=True
+        ).stdout
+        == "-----"
+    )
+    assert (
+        subprocess.run([*as_service, "echo x >>/etc/appliance/known_hosts"], capture_output=True).returncode
+        != 0
+    )

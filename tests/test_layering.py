@@ -38,8 +38,7 @@ ALLOWED = {
     "sync": _CORE | {"schema", "health"},
     "indicator": _CORE | {"schema", "health"},
     "web": _CORE | {"schema", "health", "indicator"},  # the page shows the OLED's picture
-    "cli": _CORE | {"schema", "health", "sync", "web", "indicator", "flash", "image", "doctor",
-                    "demo"},
+    "cli": _CORE | {"schema", "health", "sync", "web", "indicator", "flash", "image", "doctor", "demo"},
     "doctor": _CORE | {"schema", "health", "sync", "indicator"},
     "demo": _CORE | {"schema", "health", "sync", "web", "indicator"},
     "flash": {"errors", "image"},  # the laptop's side: Python 3.9, none of the Pi's libraries
@@ -116,15 +115,20 @@ def _allowed(src: str, dst: str) -> bool:
 
 
 def test_layering_every_arrow_runs_one_way():
-    wrong = sorted(f"{m} imports {n}" for m, names in EDGES.items() for n in names
-                   if not _allowed(part(m), part(n)))
+    wrong = sorted(
+        f"{m} imports {n}" for m, names in EDGES.items() for n in names if not _allowed(part(m), part(n))
+    )
     assert wrong == []
 
 
 def test_layering_readers_never_import_the_sync():
     readers = ("web", "indicator")
-    wrong = sorted(f"{m} imports {n}" for m, names in EDGES.items() for n in names
-                   if part(m) in readers and part(n) == "sync")
+    wrong = sorted(
+        f"{m} imports {n}"
+        for m, names in EDGES.items()
+        for n in names
+        if part(m) in readers and part(n) == "sync"
+    )
     assert wrong == []
 
 
@@ -177,11 +181,18 @@ def test_layering_cycle_finder_finds_a_circle():
 
 
 def test_layering_catches_every_form_of_import():
-    source = ("import appliance.sync.tunnel\nfrom .. import sync\nfrom ..sync.source import Source\n"
-              "def f():\n    from ...appliance.sync import link\n    from appliance import health\n")
+    source = (
+        "import appliance.sync.tunnel\nfrom .. import sync\nfrom ..sync.source import Source\n"
+        "def f():\n    from ...appliance.sync import link\n    from appliance import health\n"
+    )
     names = imports_of(source, "appliance.web")
-    assert {"appliance.sync.tunnel", "appliance.sync", "appliance.sync.source",
-            "appliance.sync.link", "appliance.health"} <= names
+    assert {
+        "appliance.sync.tunnel",
+        "appliance.sync",
+        "appliance.sync.source",
+        "appliance.sync.link",
+        "appliance.health",
+    } <= names
     assert not _allowed("web", part("appliance.sync.source"))
     assert _allowed("sync", "schema") and not _allowed("schema", "sync")
     assert not _allowed("flash", "config") and not _allowed("web", "sync")

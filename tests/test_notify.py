@@ -53,10 +53,15 @@ class Receiver(ThreadingHTTPServer):
 
 
 def direct_config(pg, tmp_path, notify: dict):
-    config = sections(tmp_path / "state", pg, password_file(tmp_path / "source.password"),
-                      source={"connect_timeout": "2s"}, sync={"interval": "1s"}, notify=notify)
-    return write_config(tmp_path / "appliance.toml", config,
-                        [{"name": "public.t", "cursor": "updated_at"}])
+    config = sections(
+        tmp_path / "state",
+        pg,
+        password_file(tmp_path / "source.password"),
+        source={"connect_timeout": "2s"},
+        sync={"interval": "1s"},
+        notify=notify,
+    )
+    return write_config(tmp_path / "appliance.toml", config, [{"name": "public.t", "cursor": "updated_at"}])
 
 
 def poll(predicate, timeout=30.0):
@@ -89,8 +94,9 @@ def test_notify_webhook_once_per_change(own_pg, tmp_path):  # noqa: F811
         first = receiver.bodies[0]
         assert first["text"].startswith(f"{socket.gethostname()}: OUTAGE - Database unreachable")
         assert "back to OK" in receiver.bodies[1]["text"]
-        assert all("SECRETTOKEN" not in json.dumps(b) and RO_PASSWORD not in json.dumps(b)
-                   for b in receiver.bodies)
+        assert all(
+            "SECRETTOKEN" not in json.dumps(b) and RO_PASSWORD not in json.dumps(b) for b in receiver.bodies
+        )
     finally:
         receiver.close()
 
@@ -109,8 +115,9 @@ def test_notify_email_through_real_smtp(own_pg, tmp_path):  # noqa: F811
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        cfg = direct_config(own_pg, tmp_path, {"smtp_host": "127.0.0.1", "smtp_port": port,
-                                                "smtp_to": ["ops@example.com"]})
+        cfg = direct_config(
+            own_pg, tmp_path, {"smtp_host": "127.0.0.1", "smtp_port": port, "smtp_to": ["ops@example.com"]}
+        )
         with RunningAgent(cfg) as run:
             run.agent.interval = 1
             run.wait_state("ok")
@@ -139,8 +146,7 @@ def test_notify_hanging_receiver_does_not_slow_the_sync(own_pg, tmp_path):  # no
             own_pg.sql("INSERT INTO t VALUES (2, 'b')", db="sales")
             replica = sqlite3.connect(run.replica.path)
             try:
-                assert poll(lambda: replica.execute("SELECT count(*) FROM t").fetchone()[0] == 2,
-                            timeout=10)
+                assert poll(lambda: replica.execute("SELECT count(*) FROM t").fetchone()[0] == 2, timeout=10)
             finally:
                 replica.close()
             assert receiver.bodies == []
@@ -151,8 +157,12 @@ def test_notify_hanging_receiver_does_not_slow_the_sync(own_pg, tmp_path):  # no
 
 
 def test_notify_message_fields():
-    status = {"state": "lagging", "since": "2024-01-01T00:00:00Z", "reason": "orders is 12m behind",
-              "tables": [{"name": "public.orders", "state": "lagging", "lag_seconds": 720}]}
+    status = {
+        "state": "lagging",
+        "since": "2024-01-01T00:00:00Z",
+        "reason": "orders is 12m behind",
+        "tables": [{"name": "public.orders", "state": "lagging", "lag_seconds": 720}],
+    }
     msg = message(status, "ok")
     assert msg["text"].endswith("LAGGING - orders is 12m behind")
     assert msg["tables"] == [{"name": "public.orders", "state": "lagging", "lag": "12m"}]

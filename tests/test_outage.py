@@ -23,8 +23,11 @@ DETECTION_LIMIT = 15.0
 @pytest.fixture
 def own_pg():
     cluster = PgCluster().init().start().add_sales(RO_USER, RO_PASSWORD)
-    cluster.sql("CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL "
-                "DEFAULT now()); INSERT INTO t VALUES (1, 'a')", db="sales")
+    cluster.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL "
+        "DEFAULT now()); INSERT INTO t VALUES (1, 'a')",
+        db="sales",
+    )
     yield cluster
     cluster.destroy()
 
@@ -44,8 +47,7 @@ class RunningAgent:
         self.store = StateStore(self.config.state_dir)
         self.replica = Replica(self.config.replica_url)
         self.link = SourceLink(self.config)
-        self.agent = Agent(self.config, self.link, self.replica, self.store, interval=60,
-                           probe_interval=1)
+        self.agent = Agent(self.config, self.link, self.replica, self.store, interval=60, probe_interval=1)
         self.thread = threading.Thread(target=self.agent.run, daemon=True)
 
     def __enter__(self):
@@ -73,12 +75,17 @@ def config_for(make_config, pg, sshd, tmp_path, **kw):
     from support.tomlconf import password_file, sections, write_config
 
     sshd.client_key.chmod(0o600)
-    config = sections(tmp_path / "state", pg, password_file(tmp_path / "source.password"), sshd,
-                      ssh={"connect_timeout": "3s"}, source={"connect_timeout": "3s"},
-                      sync={"interval": "60s"})
+    config = sections(
+        tmp_path / "state",
+        pg,
+        password_file(tmp_path / "source.password"),
+        sshd,
+        ssh={"connect_timeout": "3s"},
+        source={"connect_timeout": "3s"},
+        sync={"interval": "60s"},
+    )
     config.update(kw)
-    return write_config(tmp_path / "appliance.toml", config,
-                        [{"name": "public.t", "cursor": "updated_at"}])
+    return write_config(tmp_path / "appliance.toml", config, [{"name": "public.t", "cursor": "updated_at"}])
 
 
 def test_outage_tunnel_cut_is_detected_then_recovers(own_pg, own_sshd, tmp_path):
@@ -112,8 +119,9 @@ def test_outage_password_changed_is_login_refused(own_pg, own_sshd, tmp_path):
         run.wait_state("ok")
         own_pg.sql(f"ALTER ROLE {RO_USER} PASSWORD 'rotated-by-dba'")
         # the open session stays valid; the next reconnect is refused
-        own_pg.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                   "WHERE application_name = 'appliance'")
+        own_pg.sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'appliance'"
+        )
         doc, took = run.wait_state("outage", reason="Login refused")
         assert took < DETECTION_LIMIT
         assert "source.password_file" in doc["reason"]
@@ -132,8 +140,9 @@ def test_outage_host_key_changed_never_connects(own_pg, own_sshd, tmp_path):
 
 
 def test_outage_lag_makes_lagging_then_outage_when_the_agent_stops(own_pg, own_sshd, tmp_path):
-    cfg = config_for(None, own_pg, own_sshd, tmp_path,
-                     sync={"interval": "60s", "warn_lag": "2s", "max_lag": "4s"})
+    cfg = config_for(
+        None, own_pg, own_sshd, tmp_path, sync={"interval": "60s", "warn_lag": "2s", "max_lag": "4s"}
+    )
     with RunningAgent(cfg) as run:
         run.wait_state("ok")
     config = load(cfg)  # the agent is stopped now: its data ages

@@ -20,28 +20,43 @@ from support.tomlconf import RO_PASSWORD, RO_USER, write_config
 
 from appliance.sync.extras import DELETED
 
-ISO = "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
+ISO = '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\''
 COLUMNS = ["id", "part", "status", "amount", "is_test", "deleted_at", "updated_at"]
-SOURCE = (f"SELECT id, part, status, amount::text, is_test::int, to_char(deleted_at AT TIME "
-          f"ZONE 'UTC', {ISO}), to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM items")
+SOURCE = (
+    f"SELECT id, part, status, amount::text, is_test::int, to_char(deleted_at AT TIME "
+    f"ZONE 'UTC', {ISO}), to_char(updated_at AT TIME ZONE 'UTC', {ISO}) FROM items"
+)
 STATUSES = ["new", "paid", "it's", "shipped"]
 
 step = st.one_of(
     st.tuples(st.just("insert"), st.integers(1, 4), st.booleans()),
-    st.tuples(st.sampled_from(["update", "silent", "soft_delete", "restore", "hard_delete",
-                               "flag_test", "unflag_test", "late_update"]),
-              st.integers(0, 10_000)),
+    st.tuples(
+        st.sampled_from(
+            [
+                "update",
+                "silent",
+                "soft_delete",
+                "restore",
+                "hard_delete",
+                "flag_test",
+                "unflag_test",
+                "late_update",
+            ]
+        ),
+        st.integers(0, 10_000),
+    ),
     st.tuples(st.sampled_from(["late_insert", "late_commit"])),
 )
 # A round: some changes at the source, then a sync, then maybe a reconciliation.
-rounds = st.lists(st.tuples(st.lists(step, min_size=1, max_size=5), st.booleans()),
-                  min_size=2, max_size=7)
-variant = st.fixed_dictionaries({
-    "soft_delete_action": st.sampled_from(["keep", "drop"]),
-    "hard_delete_action": st.sampled_from(["delete", "tombstone"]),
-    "composite": st.booleans(),
-    "batch_size": st.integers(2, 6),
-})
+rounds = st.lists(st.tuples(st.lists(step, min_size=1, max_size=5), st.booleans()), min_size=2, max_size=7)
+variant = st.fixed_dictionaries(
+    {
+        "soft_delete_action": st.sampled_from(["keep", "drop"]),
+        "hard_delete_action": st.sampled_from(["delete", "tombstone"]),
+        "composite": st.booleans(),
+        "batch_size": st.integers(2, 6),
+    }
+)
 
 
 class World:
@@ -50,10 +65,13 @@ class World:
     def __init__(self, pg, variant: dict) -> None:
         self.pg, self.v = pg, variant
         key = "part, id" if variant["composite"] else "id"
-        pg.sql(f"""DROP TABLE IF EXISTS items; CREATE TABLE items (id int, part text NOT NULL,
+        pg.sql(
+            f"""DROP TABLE IF EXISTS items; CREATE TABLE items (id int, part text NOT NULL,
                    status text, amount numeric(8,2), is_test boolean NOT NULL DEFAULT false,
                    deleted_at timestamptz, updated_at timestamptz NOT NULL DEFAULT now(),
-                   PRIMARY KEY ({key}))""", db="sales")
+                   PRIMARY KEY ({key}))""",
+            db="sales",
+        )
         self.conn = pg.connect("sales")
         self.next_id, self.late, self.locked = 1, [], set()
         self.silent, self.deleted = set(), set()  # changed behind the cursor / hard-deleted
@@ -64,11 +82,14 @@ class World:
             return [r[0] for r in cur.fetchall() if r[0] not in self.locked]
 
     def insert(self, cur, n: int, test: bool) -> None:
-        rows = [(i, f"p{i % 3}", STATUSES[i % 4], i * 1.25, test and i % 2 == 0)
-                for i in range(self.next_id, self.next_id + n)]
+        rows = [
+            (i, f"p{i % 3}", STATUSES[i % 4], i * 1.25, test and i % 2 == 0)
+            for i in range(self.next_id, self.next_id + n)
+        ]
         self.next_id += n
-        cur.executemany("INSERT INTO items (id, part, status, amount, is_test) "
-                        "VALUES (%s, %s, %s, %s, %s)", rows)
+        cur.executemany(
+            "INSERT INTO items (id, part, status, amount, is_test) VALUES (%s, %s, %s, %s, %s)", rows
+        )
 
     def apply(self, op: tuple) -> None:
         kind = op[0]
@@ -123,8 +144,7 @@ class World:
         self.locked |= touched
 
     def expected(self) -> dict:
-        keep = "NOT is_test" + (" AND deleted_at IS NULL"
-                                if self.v["soft_delete_action"] == "drop" else "")
+        keep = "NOT is_test" + (" AND deleted_at IS NULL" if self.v["soft_delete_action"] == "drop" else "")
         with self.conn.cursor() as cur:
             cur.execute(f"{SOURCE} WHERE {keep}")
             return {r[0]: tuple(r) for r in cur.fetchall()}
@@ -148,16 +168,37 @@ def config(pg, sshd, work: Path, v: dict) -> Path:
     pw.write_text(RO_PASSWORD)
     os.chmod(pw, 0o600)
     os.chmod(sshd.client_key, 0o600)
-    return write_config(work / "appliance.toml", {
-        "appliance": {"state_dir": str(work / "state")},
-        "ssh": {"host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
-                "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts)},
-        "source": {"host": "127.0.0.1", "port": pg.port, "database": "sales", "user": RO_USER,
-                   "password_file": str(pw)},
-        "sync": {"batch_size": v["batch_size"], "lookback": "10m"},
-    }, [{"name": "public.items", "cursor": "updated_at", "where": "NOT is_test",
-         "soft_delete": "deleted_at", "soft_delete_action": v["soft_delete_action"],
-         "hard_delete_action": v["hard_delete_action"]}])
+    return write_config(
+        work / "appliance.toml",
+        {
+            "appliance": {"state_dir": str(work / "state")},
+            "ssh": {
+                "host": "127.0.0.1",
+                "port": sshd.port,
+                "user": sshd.user,
+                "key_file": str(sshd.client_key),
+                "known_hosts": str(sshd.known_hosts),
+            },
+            "source": {
+                "host": "127.0.0.1",
+                "port": pg.port,
+                "database": "sales",
+                "user": RO_USER,
+                "password_file": str(pw),
+            },
+            "sync": {"batch_size": v["batch_size"], "lookback": "10m"},
+        },
+        [
+            {
+                "name": "public.items",
+                "cursor": "updated_at",
+                "where": "NOT is_test",
+                "soft_delete": "deleted_at",
+                "soft_delete_action": v["soft_delete_action"],
+                "hard_delete_action": v["hard_delete_action"],
+            }
+        ],
+    )
 
 
 def check_after_sync(h: Harness, world: World) -> None:
@@ -177,9 +218,16 @@ def check_after_reconcile(h: Harness, world: World) -> None:
     world.silent.clear()
 
 
-@settings(max_examples=12, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])
+@settings(
+    max_examples=12,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.data_too_large,
+    ],
+)
 @given(variant=variant, rounds=rounds)
 def test_property_replica_equals_filtered_source(pg, sshd, sales, variant, rounds):
     world = World(pg, variant)

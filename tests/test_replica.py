@@ -18,12 +18,15 @@ def _table(replica: Replica, width: int) -> list[str]:
 
 def _rows(count: int, width: int) -> list[tuple]:
     # NULLs, empty strings and quotes on different rows: a shifted value would show.
-    return [(i, *[None if (i + j) % 7 == 0 else f"v{i}'{j}" if j % 2 else "" for j in range(1, width)])
-            for i in range(count)]
+    return [
+        (i, *[None if (i + j) % 7 == 0 else f"v{i}'{j}" if j % 2 else "" for j in range(1, width)])
+        for i in range(count)
+    ]
 
 
-@pytest.mark.parametrize("count", [0, 1, ROWS_PER_INSERT - 1, ROWS_PER_INSERT,
-                                   ROWS_PER_INSERT + 1, 3 * ROWS_PER_INSERT + 17])
+@pytest.mark.parametrize(
+    "count", [0, 1, ROWS_PER_INSERT - 1, ROWS_PER_INSERT, ROWS_PER_INSERT + 1, 3 * ROWS_PER_INSERT + 17]
+)
 def test_insert_groups_rows_without_shifting_values(tmp_path, count):
     with Replica(f"sqlite:///{tmp_path / 'r.sqlite'}") as replica:
         names = _table(replica, 8)

@@ -12,8 +12,10 @@ from appliance.sync.source import Source
 
 
 def ro_source(pg, password=RO_PASSWORD, timeout=60.0) -> Source:
-    return Source(pg.url(RO_USER, password, "sales").replace("postgresql+psycopg2", "postgresql"),
-                  statement_timeout=timeout)
+    return Source(
+        pg.url(RO_USER, password, "sales").replace("postgresql+psycopg2", "postgresql"),
+        statement_timeout=timeout,
+    )
 
 
 def test_source_write_through_the_session_fails(sales):
@@ -29,13 +31,20 @@ def test_source_write_through_the_session_fails(sales):
 
 def test_source_session_settings_are_bounded(sales):
     with ro_source(sales, timeout=7) as src:
-        rows = dict(src.execute(
-            "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', "
-            "'default_transaction_read_only', 'application_name', 'TimeZone', "
-            "'idle_in_transaction_session_timeout')"))
-    assert rows == {"statement_timeout": "7000", "default_transaction_read_only": "on",
-                    "application_name": "appliance", "TimeZone": "UTC",
-                    "idle_in_transaction_session_timeout": "60000"}
+        rows = dict(
+            src.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('statement_timeout', "
+                "'default_transaction_read_only', 'application_name', 'TimeZone', "
+                "'idle_in_transaction_session_timeout')"
+            )
+        )
+    assert rows == {
+        "statement_timeout": "7000",
+        "default_transaction_read_only": "on",
+        "application_name": "appliance",
+        "TimeZone": "UTC",
+        "idle_in_transaction_session_timeout": "60000",
+    }
 
 
 def test_source_statement_timeout_is_enforced(sales):
@@ -49,8 +58,7 @@ def test_source_holds_one_connection_at_a_time(sales):
     with ro_source(sales) as src:
         for _ in range(5):
             src.probe()
-        count = sales.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = "
-                          "'appliance'")[0][0]
+        count = sales.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'appliance'")[0][0]
     assert count == 1
 
 

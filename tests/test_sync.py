@@ -100,8 +100,10 @@ def test_sync_initial_copy_is_lossless_for_every_type(sales, make_config):
             value = row[col]
             if isinstance(value, str) and col == "payload":
                 pytest.fail("bytea must be stored as a BLOB")
-            cur.execute(f"SELECT {check} FROM everything WHERE id = %s",
-                        (value if not isinstance(value, bytes) else memoryview(value), row["id"]))
+            cur.execute(
+                f"SELECT {check} FROM everything WHERE id = %s",
+                (value if not isinstance(value, bytes) else memoryview(value), row["id"]),
+            )
             assert cur.fetchone()[0] is True, f"row {row['id']} column {col}: {value!r}"
     conn.close()
     one, two = rows[0], rows[1]
@@ -117,17 +119,22 @@ def test_sync_initial_copy_is_lossless_for_every_type(sales, make_config):
 
 
 def _orders(sales, n=0):
-    sales.sql("""CREATE TABLE orders (id int PRIMARY KEY, status text, amount numeric(10,2),
-                 deleted_at timestamptz, updated_at timestamptz NOT NULL)""", db="sales")
+    sales.sql(
+        """CREATE TABLE orders (id int PRIMARY KEY, status text, amount numeric(10,2),
+                 deleted_at timestamptz, updated_at timestamptz NOT NULL)""",
+        db="sales",
+    )
     if n:
-        sales.sql("INSERT INTO orders SELECT g, 'new', g * 1.5, NULL, "
-                  "'2024-01-01'::timestamptz + g * interval '1 second' "
-                  f"FROM generate_series(1, {n}) g", db="sales")
+        sales.sql(
+            "INSERT INTO orders SELECT g, 'new', g * 1.5, NULL, "
+            "'2024-01-01'::timestamptz + g * interval '1 second' "
+            f"FROM generate_series(1, {n}) g",
+            db="sales",
+        )
 
 
 def source_orders(sales):
-    return [list(r) for r in sales.sql(
-        "SELECT id, status, amount::text FROM orders ORDER BY id", db="sales")]
+    return [list(r) for r in sales.sql("SELECT id, status, amount::text FROM orders ORDER BY id", db="sales")]
 
 
 def replica_orders(cfg):
@@ -136,13 +143,14 @@ def replica_orders(cfg):
 
 def test_sync_inserts_updates_and_soft_deletes_propagate(sales, make_config):
     _orders(sales, 50)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at",
-                        "soft_delete": "deleted_at"}])
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at", "soft_delete": "deleted_at"}])
     assert run(cfg, "sync", "--once").exit_code == 0
-    sales.sql("""INSERT INTO orders VALUES (51, 'new', 1, NULL, now());
+    sales.sql(
+        """INSERT INTO orders VALUES (51, 'new', 1, NULL, now());
                  UPDATE orders SET status = 'paid', updated_at = now() WHERE id <= 10;
                  UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 20""",
-              db="sales")
+        db="sales",
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
     assert replica_orders(cfg) == source_orders(sales)
     soft = [r for r in replica_rows(cfg, "orders") if r["id"] == 20][0]
@@ -151,14 +159,25 @@ def test_sync_inserts_updates_and_soft_deletes_propagate(sales, make_config):
 
 def test_sync_soft_delete_drop_and_filter_remove_rows(sales, make_config):
     _orders(sales, 20)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at",
-                        "soft_delete": "deleted_at", "soft_delete_action": "drop",
-                        "where": "status <> 'test'"}])
+    cfg = make_config(
+        [
+            {
+                "name": "public.orders",
+                "cursor": "updated_at",
+                "soft_delete": "deleted_at",
+                "soft_delete_action": "drop",
+                "where": "status <> 'test'",
+            }
+        ]
+    )
     sales.sql("UPDATE orders SET status = 'test' WHERE id = 1", db="sales")
     assert run(cfg, "sync", "--once").exit_code == 0
     assert 1 not in [r["id"] for r in replica_rows(cfg, "orders")]
-    sales.sql("""UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 2;
-                 UPDATE orders SET status = 'test', updated_at = now() WHERE id = 3""", db="sales")
+    sales.sql(
+        """UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id = 2;
+                 UPDATE orders SET status = 'test', updated_at = now() WHERE id = 3""",
+        db="sales",
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
     ids = [r["id"] for r in replica_rows(cfg, "orders")]
     assert ids == list(range(4, 21))
@@ -167,28 +186,33 @@ def test_sync_soft_delete_drop_and_filter_remove_rows(sales, make_config):
 def test_sync_ties_at_the_cursor_boundary_are_not_lost(sales, make_config):
     _orders(sales)
     # 25 rows share one cursor value; pages of 7 split them across batches.
-    sales.sql("INSERT INTO orders SELECT g, 'tie', 1, NULL, '2024-05-01 12:00:00.123456+00' "
-              "FROM generate_series(1, 25) g", db="sales")
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}],
-                      sync={"batch_size": 7, "lookback": "0s"})
+    sales.sql(
+        "INSERT INTO orders SELECT g, 'tie', 1, NULL, '2024-05-01 12:00:00.123456+00' "
+        "FROM generate_series(1, 25) g",
+        db="sales",
+    )
+    cfg = make_config(
+        [{"name": "public.orders", "cursor": "updated_at"}], sync={"batch_size": 7, "lookback": "0s"}
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
-    sales.sql("INSERT INTO orders SELECT g, 'tie2', 1, NULL, '2024-05-01 12:00:00.123456+00' "
-              "FROM generate_series(26, 40) g", db="sales")
+    sales.sql(
+        "INSERT INTO orders SELECT g, 'tie2', 1, NULL, '2024-05-01 12:00:00.123456+00' "
+        "FROM generate_series(26, 40) g",
+        db="sales",
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
     assert replica_orders(cfg) == source_orders(sales)
 
 
 def test_sync_late_commit_inside_lookback_is_seen(sales, make_config):
     _orders(sales, 5)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}],
-                      sync={"lookback": "10m"})
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}], sync={"lookback": "10m"})
     late = sales.connect("sales")
     late.autocommit = False
     cur = late.cursor()
     # The transaction stamps now() at its start, then stays open across a sync.
     cur.execute("INSERT INTO orders VALUES (100, 'late', 1, NULL, now())")
-    sales.sql("INSERT INTO orders VALUES (6, 'early', 1, NULL, now() + interval '1 second')",
-              db="sales")
+    sales.sql("INSERT INTO orders VALUES (6, 'early', 1, NULL, now() + interval '1 second')", db="sales")
     assert run(cfg, "sync", "--once").exit_code == 0
     assert 100 not in [r["id"] for r in replica_rows(cfg, "orders")]
     late.commit()
@@ -199,12 +223,12 @@ def test_sync_late_commit_inside_lookback_is_seen(sales, make_config):
 
 def test_sync_restart_resumes_without_duplicates(sales, make_config):
     _orders(sales, 3000)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}],
-                      sync={"batch_size": 500})
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}], sync={"batch_size": 500})
     for _ in range(3):
         assert run(cfg, "sync", "--once").exit_code == 0
     assert replica_orders(cfg) == source_orders(sales)
     import tomllib
+
     state = tomllib.loads(cfg.read_text())["appliance"]["state_dir"]
     db = sqlite3.connect(f"{state}/replica.sqlite")
     total = db.execute("SELECT rows_synced_total, phase FROM _appliance_tables").fetchone()
@@ -215,21 +239,28 @@ def test_sync_restart_resumes_without_duplicates(sales, make_config):
 
 
 def test_sync_table_without_cursor_is_refreshed_whole(sales, make_config):
-    sales.sql("CREATE TABLE statuses (code text PRIMARY KEY, label text);"
-              "INSERT INTO statuses VALUES ('n', 'new'), ('p', 'paid')", db="sales")
+    sales.sql(
+        "CREATE TABLE statuses (code text PRIMARY KEY, label text);"
+        "INSERT INTO statuses VALUES ('n', 'new'), ('p', 'paid')",
+        db="sales",
+    )
     cfg = make_config([{"name": "public.statuses"}])
     assert run(cfg, "sync", "--once").exit_code == 0
-    sales.sql("DELETE FROM statuses WHERE code = 'n'; INSERT INTO statuses VALUES ('x', 'lost')",
-              db="sales")
+    sales.sql("DELETE FROM statuses WHERE code = 'n'; INSERT INTO statuses VALUES ('x', 'lost')", db="sales")
     assert run(cfg, "sync", "--once").exit_code == 0
     assert [(r["code"], r["label"]) for r in replica_rows(cfg, "statuses", "code")] == [
-        ("p", "paid"), ("x", "lost")]
+        ("p", "paid"),
+        ("x", "lost"),
+    ]
 
 
 def test_sync_schema_and_names_with_spaces(sales, make_config):
-    sales.sql('CREATE SCHEMA shop; CREATE TABLE shop."Line Items" ("Item ID" int PRIMARY KEY, '
-              '"Mixed Case" text, updated_at timestamptz NOT NULL DEFAULT now());'
-              "INSERT INTO shop.\"Line Items\" VALUES (1, 'a'), (2, 'b')", db="sales")
+    sales.sql(
+        'CREATE SCHEMA shop; CREATE TABLE shop."Line Items" ("Item ID" int PRIMARY KEY, '
+        '"Mixed Case" text, updated_at timestamptz NOT NULL DEFAULT now());'
+        "INSERT INTO shop.\"Line Items\" VALUES (1, 'a'), (2, 'b')",
+        db="sales",
+    )
     cfg = make_config([{"name": "shop.Line Items", "cursor": "updated_at"}])
     assert run(cfg, "sync", "--once").exit_code == 0, run(cfg, "status").output
     rows = replica_rows(cfg, "shop__Line Items", '"Item ID"')
@@ -238,8 +269,7 @@ def test_sync_schema_and_names_with_spaces(sales, make_config):
 
 def test_sync_concurrent_writer_then_final_pass_equals_source(sales, make_config):
     _orders(sales, 200)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}],
-                      sync={"batch_size": 50})
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}], sync={"batch_size": 50})
     stop = threading.Event()
 
     def writer():
@@ -248,8 +278,9 @@ def test_sync_concurrent_writer_then_final_pass_equals_source(sales, make_config
         while not stop.is_set():
             with conn.cursor() as cur:
                 cur.execute("INSERT INTO orders VALUES (%s, 'w', 1, NULL, now())", (i,))
-                cur.execute("UPDATE orders SET status = 'u', updated_at = now() WHERE id = %s",
-                            (i % 200 + 1,))
+                cur.execute(
+                    "UPDATE orders SET status = 'u', updated_at = now() WHERE id = %s", (i % 200 + 1,)
+                )
             i += 1
         conn.close()
 
@@ -266,16 +297,26 @@ def test_sync_concurrent_writer_then_final_pass_equals_source(sales, make_config
 
 
 def test_sync_masked_and_excluded_columns_never_reach_the_replica(sales, make_config):
-    sales.sql("""CREATE TABLE customers (id int PRIMARY KEY, email text, phone text,
+    sales.sql(
+        """CREATE TABLE customers (id int PRIMARY KEY, email text, phone text,
                    updated_at timestamptz NOT NULL DEFAULT now());
                  CREATE TABLE orders (id int PRIMARY KEY, email text,
                    updated_at timestamptz NOT NULL DEFAULT now());
                  INSERT INTO customers VALUES (1, 'ada@example.com', '+44 555 0101'), (2, NULL, NULL);
-                 INSERT INTO orders VALUES (10, 'ada@example.com')""", db="sales")
-    cfg = make_config([
-        {"name": "public.customers", "cursor": "updated_at", "mask_columns": ["email"],
-         "exclude_columns": ["phone"]},
-        {"name": "public.orders", "cursor": "updated_at", "mask_columns": ["email"]}])
+                 INSERT INTO orders VALUES (10, 'ada@example.com')""",
+        db="sales",
+    )
+    cfg = make_config(
+        [
+            {
+                "name": "public.customers",
+                "cursor": "updated_at",
+                "mask_columns": ["email"],
+                "exclude_columns": ["phone"],
+            },
+            {"name": "public.orders", "cursor": "updated_at", "mask_columns": ["email"]},
+        ]
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
     customers = replica_rows(cfg, "customers")
     orders = replica_rows(cfg, "orders")
@@ -285,17 +326,21 @@ def test_sync_masked_and_excluded_columns_never_reach_the_replica(sales, make_co
     assert orders[0]["email"] == masked  # the same key: joins still work
     assert customers[1]["email"] is None
     import tomllib
+
     state = tomllib.loads(cfg.read_text())["appliance"]["state_dir"]
     from pathlib import Path
+
     raw = Path(f"{state}/replica.sqlite").read_bytes()
     assert b"ada@example.com" not in raw and b"555 0101" not in raw
     import os
+
     assert oct(os.stat(f"{state}/mask.key").st_mode & 0o777) == "0o600"
 
 
 def test_sync_masking_the_key_is_refused_clearly(sales, make_config):
-    sales.sql("CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now())",
-              db="sales")
+    sales.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now())", db="sales"
+    )
     cfg = make_config([{"name": "public.t", "cursor": "updated_at", "mask_columns": ["id"]}])
     result = run(cfg, "sync", "--once")
     assert result.exit_code == 1
@@ -305,16 +350,27 @@ def test_sync_masking_the_key_is_refused_clearly(sales, make_config):
 
 def test_sync_row_count_stays_exact_without_recounting(sales, make_config):
     _orders(sales, 30)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at",
-                        "soft_delete": "deleted_at", "soft_delete_action": "drop"}],
-                      sync={"batch_size": 7})
+    cfg = make_config(
+        [
+            {
+                "name": "public.orders",
+                "cursor": "updated_at",
+                "soft_delete": "deleted_at",
+                "soft_delete_action": "drop",
+            }
+        ],
+        sync={"batch_size": 7},
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
-    sales.sql("""INSERT INTO orders SELECT g, 'new', 1, NULL, now() FROM generate_series(31, 40) g;
+    sales.sql(
+        """INSERT INTO orders SELECT g, 'new', 1, NULL, now() FROM generate_series(31, 40) g;
                  UPDATE orders SET status = 'paid', updated_at = now() WHERE id <= 5;
                  UPDATE orders SET deleted_at = now(), updated_at = now() WHERE id IN (6, 7)""",
-              db="sales")
+        db="sales",
+    )
     assert run(cfg, "sync", "--once").exit_code == 0
     import json
+
     doc = json.loads(run(cfg, "status", "--json").output)
     assert doc["tables"][0]["rows"] == 38 == len(replica_rows(cfg, "orders"))
 

@@ -16,10 +16,18 @@ from appliance.sync.tunnel import Tunnel, TunnelSpec, fingerprint, open_forwarde
 
 def spec_for(server: Sshd, pg, **over) -> TunnelSpec:
     os.chmod(server.client_key, 0o600)
-    values = dict(host="127.0.0.1", port=server.port, user=server.user,
-                  key_file=str(server.client_key), password=None,
-                  known_hosts=str(server.known_hosts), keepalive=5, connect_timeout=5,
-                  remote_host="127.0.0.1", remote_port=pg.port)
+    values = dict(
+        host="127.0.0.1",
+        port=server.port,
+        user=server.user,
+        key_file=str(server.client_key),
+        password=None,
+        known_hosts=str(server.known_hosts),
+        keepalive=5,
+        connect_timeout=5,
+        remote_host="127.0.0.1",
+        remote_port=pg.port,
+    )
     values.update(over)
     return TunnelSpec(**values)
 
@@ -36,8 +44,13 @@ def test_tunnel_forwards_to_the_database_on_loopback(sshd, pg):
 
     with Tunnel(spec_for(sshd, pg)) as tunnel:
         assert tunnel.is_up()
-        conn = psycopg2.connect(host="127.0.0.1", port=tunnel.local_port, user="postgres",
-                                password="super-secret-pw", dbname="postgres")
+        conn = psycopg2.connect(
+            host="127.0.0.1",
+            port=tunnel.local_port,
+            user="postgres",
+            password="super-secret-pw",
+            dbname="postgres",
+        )
         with conn.cursor() as cur:
             cur.execute("SELECT 42")
             assert cur.fetchone() == (42,)
@@ -100,8 +113,9 @@ def test_tunnel_ignores_home_ssh_config(sshd, pg, tmp_path, monkeypatch):
     # must not change where the appliance connects.
     home = tmp_path / "home"
     (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "config").write_text("Host *\n  HostName 192.0.2.1\n  Port 1\n"
-                                          "  ProxyCommand false\n  User nobody-here\n")
+    (home / ".ssh" / "config").write_text(
+        "Host *\n  HostName 192.0.2.1\n  Port 1\n  ProxyCommand false\n  User nobody-here\n"
+    )
     monkeypatch.setenv("HOME", str(home))
     with Tunnel(spec_for(sshd, pg)) as tunnel:
         assert tunnel.is_up()

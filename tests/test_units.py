@@ -11,20 +11,27 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 UNITS = sorted(p.name for p in (REPO / "systemd").glob("*.service"))
-MAX_EXPOSURE = {"appliance-sync.service": 3.0, "appliance-web.service": 3.0,
-                "appliance-indicator.service": 4.0}
+MAX_EXPOSURE = {
+    "appliance-sync.service": 3.0,
+    "appliance-web.service": 3.0,
+    "appliance-indicator.service": 4.0,
+}
 EXECUTABLES = ("/opt/appliance/venv/bin/appliance", "/opt/appliance/src/scripts/install-on-pi")
 
-pytestmark = pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                                reason="systemd-analyze missing (scripts/test installs systemd)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None, reason="systemd-analyze missing (scripts/test installs systemd)"
+)
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     """A tree where the units are installed and their ExecStart= programs exist (verify checks)."""
     root = tmp_path_factory.mktemp("root")
-    system = next(p for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
-                  if (p / "sysinit.target").exists())
+    system = next(
+        p
+        for p in (Path("/usr/lib/systemd/system"), Path("/lib/systemd/system"))
+        if (p / "sysinit.target").exists()
+    )
     shutil.copytree(system, root / "usr/lib/systemd/system", symlinks=True)
     for exe in EXECUTABLES:
         path = root / exe.lstrip("/")
@@ -44,8 +51,9 @@ def test_units_all_there():
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_units_verify_clean(root, unit):
-    out = subprocess.run(["systemd-analyze", "verify", f"--root={root}", unit],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", unit], capture_output=True, text=True
+    )
     assert out.returncode == 0 and out.stdout + out.stderr == "", out.stdout + out.stderr
 
 
@@ -53,15 +61,21 @@ def test_units_verify_notices_a_missing_program(root, tmp_path):
     """The check above is real: without the venv, verify fails on ExecStart=."""
     bare = tmp_path / "bare"
     shutil.copytree(root, bare, symlinks=True, ignore=shutil.ignore_patterns("opt"))
-    out = subprocess.run(["systemd-analyze", "verify", f"--root={bare}", "appliance-sync.service"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={bare}", "appliance-sync.service"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "appliance" in out.stderr
 
 
 @pytest.mark.parametrize("unit", sorted(MAX_EXPOSURE))
 def test_units_security_exposure(root, unit):
-    out = subprocess.run(["systemd-analyze", "security", "--offline=true", f"--root={root}",
-                          "--no-pager", unit], capture_output=True, text=True)
+    out = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", f"--root={root}", "--no-pager", unit],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     score = float(re.search(r"Overall exposure level for \S+: ([\d.]+)", out.stdout).group(1))
     assert score <= MAX_EXPOSURE[unit], out.stdout
@@ -70,9 +84,18 @@ def test_units_security_exposure(root, unit):
 @pytest.mark.parametrize("unit", sorted(MAX_EXPOSURE))
 def test_units_contract(unit):
     text = (REPO / "systemd" / unit).read_text()
-    for line in ("Type=notify", "Restart=on-failure", "StateDirectory=appliance", "User=appliance",
-                 "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
-                 "DevicePolicy=closed", "Environment=APPLIANCE_CONFIG=/etc/appliance/appliance.toml"):
+    for line in (
+        "Type=notify",
+        "Restart=on-failure",
+        "StateDirectory=appliance",
+        "User=appliance",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "DevicePolicy=closed",
+        "Environment=APPLIANCE_CONFIG=/etc/appliance/appliance.toml",
+    ):
         assert line in text, line
     assert re.search(r"^WatchdogSec=\S+", text, re.M)
     assert re.search(r"^StartLimitBurst=\d+", text, re.M)

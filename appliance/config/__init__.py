@@ -17,7 +17,18 @@ from .settings import (
 )
 
 __all__ = [
-    "CONFIG_ENV", "DEFAULT_CONFIG_PATH", "Config", "IndicatorSettings", "NotifySettings", "Problem",
-    "SSHSettings", "SourceSettings", "SyncSettings", "TableSettings", "WebSettings", "config_path",
-    "load", "parse",
+    "CONFIG_ENV",
+    "DEFAULT_CONFIG_PATH",
+    "Config",
+    "IndicatorSettings",
+    "NotifySettings",
+    "Problem",
+    "SSHSettings",
+    "SourceSettings",
+    "SyncSettings",
+    "TableSettings",
+    "WebSettings",
+    "config_path",
+    "load",
+    "parse",
 ]

@@ -22,9 +22,13 @@ def secret_problems(config: Config) -> list[Problem]:
             except SecretError as e:
                 problems.append(Problem("ssh.key_file", str(e).split(": ", 1)[1]))
         if not os.path.exists(ssh.known_hosts):
-            problems.append(Problem("ssh.known_hosts", f"{ssh.known_hosts} does not exist",
-                                    f"pin the bastion's key: ssh-keyscan -p {ssh.port} "
-                                    f"{ssh.host} > {ssh.known_hosts}"))
+            problems.append(
+                Problem(
+                    "ssh.known_hosts",
+                    f"{ssh.known_hosts} does not exist",
+                    f"pin the bastion's key: ssh-keyscan -p {ssh.port} {ssh.host} > {ssh.known_hosts}",
+                )
+            )
     for key, file, env in checks:
         try:
             read_secret(file=file, env=env, key=key, environ=config.environ)

@@ -45,8 +45,13 @@ def _check(setting: Setting, key: str, value: Any, problems: list[Problem]) -> A
             problems.append(Problem(key, f"expected a string, got {value!r}", f'write {key} = "..."'))
             return setting.default
         if kind == "choice" and value not in setting.choices:
-            problems.append(Problem(key, f'"{value}" is not one of {", ".join(setting.choices)}',
-                                    f'use one of: {", ".join(setting.choices)}'))
+            problems.append(
+                Problem(
+                    key,
+                    f'"{value}" is not one of {", ".join(setting.choices)}',
+                    f"use one of: {', '.join(setting.choices)}",
+                )
+            )
             return setting.default
         return value
     if kind == "duration":
@@ -57,44 +62,58 @@ def _check(setting: Setting, key: str, value: Any, problems: list[Problem]) -> A
             return parse_duration(setting.default)
     if kind in ("int", "port", "pin"):
         if isinstance(value, bool) or not isinstance(value, int):
-            problems.append(Problem(key, f"expected a whole number, got {value!r}",
-                                    f"e.g. {key} = {setting.default}"))
+            problems.append(
+                Problem(key, f"expected a whole number, got {value!r}", f"e.g. {key} = {setting.default}")
+            )
             return setting.default
         lo, hi = {"int": (0, 2**63), "port": (1, 65535), "pin": (0, 27)}[kind]
         if not lo <= value <= hi:
-            problems.append(Problem(key, f"{value} is out of range {lo}..{hi}",
-                                    f"use a value between {lo} and {hi}"))
+            problems.append(
+                Problem(key, f"{value} is out of range {lo}..{hi}", f"use a value between {lo} and {hi}")
+            )
             return setting.default
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            problems.append(Problem(key, f"expected true or false, got {value!r}",
-                                    f"write {key} = true or false"))
+            problems.append(
+                Problem(key, f"expected true or false, got {value!r}", f"write {key} = true or false")
+            )
             return setting.default
         return value
     if kind in ("listmap", "strmap"):
         want = list if kind == "listmap" else str
         ok = isinstance(value, dict) and all(
             isinstance(v, want) and (want is str or all(isinstance(x, str) for x in v))
-            for v in value.values())
+            for v in value.values()
+        )
         if not ok:
-            example = '{ status = ["new", "paid"] }' if kind == "listmap" else \
-                '{ status = "public.order_statuses.code" }'
-            problems.append(Problem(key, f"expected a table like {example}, got {value!r}",
-                                    f"write {key} = {example}"))
+            example = (
+                '{ status = ["new", "paid"] }'
+                if kind == "listmap"
+                else '{ status = "public.order_statuses.code" }'
+            )
+            problems.append(
+                Problem(key, f"expected a table like {example}, got {value!r}", f"write {key} = {example}")
+            )
             return {}
         if kind == "strmap":
             for col, ref in value.items():
                 if ref.count(".") != 2:
-                    problems.append(Problem(f"{key}.{col}", f'"{ref}" is not schema.table.column',
-                                            'e.g. "public.order_statuses.code"'))
+                    problems.append(
+                        Problem(
+                            f"{key}.{col}",
+                            f'"{ref}" is not schema.table.column',
+                            'e.g. "public.order_statuses.code"',
+                        )
+                    )
         return dict(value)
     if kind == "strlist":
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            problems.append(Problem(key, f"expected a list of strings, got {value!r}",
-                                    f'write {key} = ["a", "b"]'))
+            problems.append(
+                Problem(key, f"expected a list of strings, got {value!r}", f'write {key} = ["a", "b"]')
+            )
             return list(setting.default)
         return list(value)
     raise AssertionError(kind)
@@ -117,8 +136,11 @@ def _section(raw: dict, prefix: str, settings: list[Setting], problems: list[Pro
             out[s.name] = ""
         else:
             default = s.default
-            out[s.name] = parse_duration(default) if s.kind == "duration" else (
-                type(default)(default) if isinstance(default, (list, dict)) else default)
+            out[s.name] = (
+                parse_duration(default)
+                if s.kind == "duration"
+                else (type(default)(default) if isinstance(default, (list, dict)) else default)
+            )
     return out
 
 
@@ -129,8 +151,13 @@ def _default_replica_name(name: str) -> str:
 
 def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
     if raw is None or raw == []:
-        problems.append(Problem("tables", "no table is configured",
-                                'add at least one [[tables]] block with name = "schema.table"'))
+        problems.append(
+            Problem(
+                "tables",
+                "no table is configured",
+                'add at least one [[tables]] block with name = "schema.table"',
+            )
+        )
         return []
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         problems.append(Problem("tables", "must be [[tables]] blocks", "see image/appliance.example.toml"))
@@ -143,8 +170,13 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
         if name and "." not in name:
             name = f"public.{name}"  # PostgreSQL's own default schema
         if name and name.count(".") != 1:
-            problems.append(Problem(f"{prefix}.name", f'"{values["name"]}" is not schema.table',
-                                    'write name = "public.orders"'))
+            problems.append(
+                Problem(
+                    f"{prefix}.name",
+                    f'"{values["name"]}" is not schema.table',
+                    'write name = "public.orders"',
+                )
+            )
             continue
         if not name:
             continue
@@ -152,21 +184,39 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
         values["replica_name"] = values["replica_name"] or _default_replica_name(name)
         rn = values["replica_name"]
         if rn.startswith("_appliance") or not _IDENT.match(rn):
-            problems.append(Problem(f"{prefix}.replica_name", f'"{rn}" cannot be a replica table name',
-                                    "use letters, digits and _ not starting with _appliance"))
+            problems.append(
+                Problem(
+                    f"{prefix}.replica_name",
+                    f'"{rn}" cannot be a replica table name',
+                    "use letters, digits and _ not starting with _appliance",
+                )
+            )
         if rn in seen:
-            problems.append(Problem(f"{prefix}.replica_name",
-                                    f'"{rn}" is also used by tables[{seen[rn]}]',
-                                    "give one of them a different replica_name"))
+            problems.append(
+                Problem(
+                    f"{prefix}.replica_name",
+                    f'"{rn}" is also used by tables[{seen[rn]}]',
+                    "give one of them a different replica_name",
+                )
+            )
         seen[rn] = i
         overlap = set(values["exclude_columns"]) & set(values["primary_key"])
         if overlap:
-            problems.append(Problem(f"{prefix}.exclude_columns",
-                                    f"excludes key column(s) {', '.join(sorted(overlap))}",
-                                    "a key column must be fetched; remove it from exclude_columns"))
+            problems.append(
+                Problem(
+                    f"{prefix}.exclude_columns",
+                    f"excludes key column(s) {', '.join(sorted(overlap))}",
+                    "a key column must be fetched; remove it from exclude_columns",
+                )
+            )
         if values["cursor"] and values["cursor"] in values["exclude_columns"]:
-            problems.append(Problem(f"{prefix}.exclude_columns", "excludes the cursor column",
-                                    "remove the cursor column from exclude_columns"))
+            problems.append(
+                Problem(
+                    f"{prefix}.exclude_columns",
+                    "excludes the cursor column",
+                    "remove the cursor column from exclude_columns",
+                )
+            )
         tables.append(TableSettings(**values))
     return tables
 
@@ -174,12 +224,19 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
 def _secret_choice(prefix: str, values: dict, problems: list[Problem], needed: bool) -> None:
     """Check that at most one of password_file / password_env is set."""
     if values.get("password_file") and values.get("password_env"):
-        problems.append(Problem(f"{prefix}.password_file", "password_file and password_env are both set",
-                                "keep one of them"))
-    if needed and not (values.get("password_file") or values.get("password_env")
-                       or values.get("key_file")):
-        problems.append(Problem(f"{prefix}.key_file", "no way to log in is configured",
-                                "set key_file (recommended) or password_file / password_env"))
+        problems.append(
+            Problem(
+                f"{prefix}.password_file", "password_file and password_env are both set", "keep one of them"
+            )
+        )
+    if needed and not (values.get("password_file") or values.get("password_env") or values.get("key_file")):
+        problems.append(
+            Problem(
+                f"{prefix}.key_file",
+                "no way to log in is configured",
+                "set key_file (recommended) or password_file / password_env",
+            )
+        )
 
 
 def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> Config:
@@ -193,23 +250,30 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
             problems.append(Problem(name, "must be a [section]", f"write [{name}] on its own line"))
             data = {**data, name: {}}
 
-    sec = {name: _section(data.get(name, {}), name, settings, problems)
-           for name, settings in SECTIONS.items() if name != "ssh"}
+    sec = {
+        name: _section(data.get(name, {}), name, settings, problems)
+        for name, settings in SECTIONS.items()
+        if name != "ssh"
+    }
     ssh = None
     if "ssh" in data:
         ssh_values = _section(data["ssh"], "ssh", SECTIONS["ssh"], problems)
         _secret_choice("ssh", ssh_values, problems, needed=True)
         ssh = SSHSettings(**ssh_values)
     if "source" not in data:
-        problems.append(Problem("source", "the [source] section is missing",
-                                "add [source] with host, database and user"))
+        problems.append(
+            Problem("source", "the [source] section is missing", "add [source] with host, database and user")
+        )
     _secret_choice("source", sec["source"], problems, needed=False)
     tables = _tables(data.get("tables"), problems)
 
     sync = sec["sync"]
     if sync["warn_lag"] >= sync["max_lag"]:
-        problems.append(Problem("sync.warn_lag", "must be shorter than sync.max_lag",
-                                "e.g. warn_lag = \"10m\", max_lag = \"1h\""))
+        problems.append(
+            Problem(
+                "sync.warn_lag", "must be shorter than sync.max_lag", 'e.g. warn_lag = "10m", max_lag = "1h"'
+            )
+        )
     if sync["interval"] <= 0:
         problems.append(Problem("sync.interval", "must be longer than 0", 'e.g. interval = "30s"'))
     if sync["batch_size"] < 1:
@@ -218,8 +282,13 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
     state_dir = sec["appliance"]["state_dir"]
     replica_url = sec["replica"]["url"] or f"sqlite:///{Path(state_dir) / 'replica.sqlite'}"
     if "://" not in replica_url:
-        problems.append(Problem("replica.url", f'"{replica_url}" is not a SQLAlchemy URL',
-                                'e.g. url = "sqlite:////var/lib/appliance/replica.sqlite"'))
+        problems.append(
+            Problem(
+                "replica.url",
+                f'"{replica_url}" is not a SQLAlchemy URL',
+                'e.g. url = "sqlite:////var/lib/appliance/replica.sqlite"',
+            )
+        )
     if problems:
         raise ConfigError(problems, path)
     return Config(
@@ -248,19 +317,26 @@ def load(path: str | os.PathLike | None = None, environ: dict[str, str] | None =
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
-        raise ConfigError([Problem("file", f"{path} does not exist",
-                                   "create it from image/appliance.example.toml or pass --config")],
-                          path) from None
+        raise ConfigError(
+            [
+                Problem(
+                    "file",
+                    f"{path} does not exist",
+                    "create it from image/appliance.example.toml or pass --config",
+                )
+            ],
+            path,
+        ) from None
     except OSError as e:
-        raise ConfigError([Problem("file", f"cannot read {path}: {e.strerror}",
-                                   "check the file's permissions")], path) from None
+        raise ConfigError(
+            [Problem("file", f"cannot read {path}: {e.strerror}", "check the file's permissions")], path
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError([Problem("file", "is not UTF-8 text", "save the file as UTF-8")],
-                          path) from None
+        raise ConfigError([Problem("file", "is not UTF-8 text", "save the file as UTF-8")], path) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError([Problem("file", f"is not valid TOML: {e}",
-                                   "fix the syntax at the line and column shown")], path) from None
+        raise ConfigError(
+            [Problem("file", f"is not valid TOML: {e}", "fix the syntax at the line and column shown")], path
+        ) from None
     return parse(data, path, environ)
-

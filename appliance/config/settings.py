@@ -70,8 +70,13 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("password_env", "str", "", "environment variable holding the database password"),
         _s("statement_timeout", "duration", "60s", "longest statement the appliance may run"),
         _s("connect_timeout", "duration", "5s", "how long to wait for a connection or probe"),
-        _s("sslmode", "choice", "prefer", "libpq sslmode",
-           ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]),
+        _s(
+            "sslmode",
+            "choice",
+            "prefer",
+            "libpq sslmode",
+            ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"],
+        ),
     ],
     "replica": [
         _s("url", "str", "", "SQLAlchemy URL of the local replica (default: state_dir/replica.sqlite)"),
@@ -121,15 +126,25 @@ TABLE_SETTINGS: list[Setting] = [
     _s("history", "strlist", [], "columns whose every version is kept"),
     _s("where", "str", "", "SQL filter applied at the source"),
     _s("on_drift", "choice", "evolve", "schema drift policy", ["evolve", "freeze", "ignore"]),
-    _s("hard_delete_action", "choice", "delete", "what to do with rows deleted at the source",
-       ["delete", "tombstone"]),
+    _s(
+        "hard_delete_action",
+        "choice",
+        "delete",
+        "what to do with rows deleted at the source",
+        ["delete", "tombstone"],
+    ),
     _s("exclude_columns", "strlist", [], "columns never fetched"),
     _s("mask_columns", "strlist", [], "columns fetched as a keyed hash"),
     _s("replica_name", "str", "", "table name in the replica"),
     _s("allowed_values", "listmap", {}, "data check: column -> the values it may take"),
     _s("lookup", "strmap", {}, 'data check: column -> "schema.table.column" listing its values'),
-    _s("tag", "str", "", "SQLite predicate over the replica's columns marking rows in "
-       "_appliance_tag (1/0), e.g. migrated ones: created_at < '2024-01-01'"),
+    _s(
+        "tag",
+        "str",
+        "",
+        "SQLite predicate over the replica's columns marking rows in "
+        "_appliance_tag (1/0), e.g. migrated ones: created_at < '2024-01-01'",
+    ),
 ]
 
 
@@ -255,7 +270,6 @@ class Config:
             if name in (t.name, t.replica_name, t.table):
                 return t
         known = ", ".join(t.name for t in self.tables)
-        raise ConfigError([Problem("tables", f'no table "{name}" is configured',
-                                   f"use one of: {known}")], self.path)
-
-
+        raise ConfigError(
+            [Problem("tables", f'no table "{name}" is configured', f"use one of: {known}")], self.path
+        )

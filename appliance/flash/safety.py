@@ -167,4 +167,5 @@ def check_not_the_image(drive: Drive, image_path: str) -> None:
     if drive.is_file and os.path.exists(drive.path) and os.path.samefile(drive.path, image_path):
         raise UnsafeTargetError(
             f"The target {drive.path} is the image file itself: writing it would destroy the "
-            "image. Choose another --device (a card, or a new file name).")
+            "image. Choose another --device (a card, or a new file name)."
+        )

@@ -47,11 +47,23 @@ def message(status: dict, previous: str | None) -> dict:
         text = f"{host}: back to OK (was {previous}). {status['reason']}"
     else:
         text = f"{host}: {state.upper()} - {status['reason']}"
-    tables = [{"name": t["name"], "state": t["state"],
-               "lag": format_duration(t["lag_seconds"]) if t["lag_seconds"] is not None else None}
-              for t in status["tables"]]
-    return {"text": text, "appliance": host, "state": state, "previous": previous,
-            "since": status["since"], "reason": status["reason"], "tables": tables}
+    tables = [
+        {
+            "name": t["name"],
+            "state": t["state"],
+            "lag": format_duration(t["lag_seconds"]) if t["lag_seconds"] is not None else None,
+        }
+        for t in status["tables"]
+    ]
+    return {
+        "text": text,
+        "appliance": host,
+        "state": state,
+        "previous": previous,
+        "since": status["since"],
+        "reason": status["reason"],
+        "tables": tables,
+    }
 
 
 def enqueue(config: Config, store: StateStore, status: dict, previous: str | None) -> None:
@@ -64,9 +76,12 @@ def enqueue(config: Config, store: StateStore, status: dict, previous: str | Non
 def send_webhook(url: str, payload: dict) -> None:
     """POST the JSON payload; raise OSError on failure (HTTP errors included)."""
     body = json.dumps(payload).encode()
-    req = urllib.request.Request(url, data=body, method="POST",
-                                 headers={"Content-Type": "application/json",
-                                          "User-Agent": "appliance-notify"})
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "appliance-notify"},
+    )
     with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - URL is config
         resp.read()
 
@@ -78,8 +93,9 @@ def send_email(config: Config, payload: dict) -> None:
     msg["From"] = config.notify.smtp_from
     msg["To"] = ", ".join(config.notify.smtp_to)
     lines = [payload["text"], "", f"since: {payload['since']}", ""]
-    lines += [f"{t['name']}: {t['state']}" + (f", lag {t['lag']}" if t["lag"] else "")
-              for t in payload["tables"]]
+    lines += [
+        f"{t['name']}: {t['state']}" + (f", lag {t['lag']}" if t["lag"] else "") for t in payload["tables"]
+    ]
     msg.set_content("\n".join(lines))
     with smtplib.SMTP(config.notify.smtp_host, config.notify.smtp_port, timeout=TIMEOUT) as smtp:
         smtp.send_message(msg)
@@ -129,13 +145,16 @@ class Sender:
                     send_email(self.config, payload)
             except (OSError, smtplib.SMTPException) as e:
                 give_up = attempts + 1 >= MAX_ATTEMPTS
-                delay = min(MAX_DELAY, 2.0 ** attempts)
+                delay = min(MAX_DELAY, 2.0**attempts)
                 store.retry_later(item_id, time.time() + delay, _describe(e), give_up)
-                log.warning("notification by %s failed (%s); %s", channel, _describe(e),
-                            "giving up" if give_up else f"retrying in {delay:.0f}s")
+                log.warning(
+                    "notification by %s failed (%s); %s",
+                    channel,
+                    _describe(e),
+                    "giving up" if give_up else f"retrying in {delay:.0f}s",
+                )
                 if give_up:
-                    store.event("notify", f"gave up sending a {channel} notification: "
-                                          f"{_describe(e)}")
+                    store.event("notify", f"gave up sending a {channel} notification: {_describe(e)}")
                 continue
             store.sent(item_id)
             delivered += 1

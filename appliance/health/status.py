@@ -16,9 +16,14 @@ from .store import StateStore
 
 SEVERITY = ["ok", "lagging", "drift", "maintenance", "outage"]
 EXIT_CODES = {"ok": 0, "lagging": 1, "drift": 1, "maintenance": 1, "outage": 2}
-SOURCE_DOWN = {"tunnel": "Tunnel down", "hostkey": "Host key changed or unknown - refusing to connect",
-               "login": "Login refused", "database": "Database unreachable",
-               "secret": "A secret cannot be read", "replica": "The replica cannot be written"}
+SOURCE_DOWN = {
+    "tunnel": "Tunnel down",
+    "hostkey": "Host key changed or unknown - refusing to connect",
+    "login": "Login refused",
+    "database": "Database unreachable",
+    "secret": "A secret cannot be read",
+    "replica": "The replica cannot be written",
+}
 
 
 def worst(states) -> str:
@@ -30,8 +35,11 @@ def _agent(config: Config, store: StateStore, now: datetime) -> dict:
     beat = parse_iso(info.get("heartbeat"))
     interval = float(info.get("interval") or config.sync.interval)
     fresh = beat is not None and (now - beat).total_seconds() < max(3 * interval, 30)
-    return {"running": bool(info.get("running")) and fresh,
-            "last_heartbeat": info.get("heartbeat"), "pid": info.get("pid")}
+    return {
+        "running": bool(info.get("running")) and fresh,
+        "last_heartbeat": info.get("heartbeat"),
+        "pid": info.get("pid"),
+    }
 
 
 def table_drift(store: StateStore, name: str) -> list[dict]:
@@ -39,16 +47,19 @@ def table_drift(store: StateStore, name: str) -> list[dict]:
     return store.get(f"drift:{name}", []) + store.get(f"violations:{name}", [])
 
 
-def _table(config: Config, t, rec: dict, now: datetime, replay_lag: float,
-           store: StateStore) -> tuple[dict, str]:
+def _table(
+    config: Config, t, rec: dict, now: datetime, replay_lag: float, store: StateStore
+) -> tuple[dict, str]:
     """Return (the table's entry, a reason sentence) for one configured table."""
     last = parse_iso(rec.get("last_sync"))
     lag = (now - last).total_seconds() + replay_lag if last else None
     warn, limit = config.sync.warn_lag, config.sync.max_lag
     drift, frozen = table_drift(store, t.name), bool(store.get(f"frozen:{t.name}", False))
-    drift_reason = (f"{t.name}: {drift[0]['detail'] if drift else 'schema drift'}"
-                    + (f" (and {len(drift) - 1} more)" if len(drift) > 1 else "")
-                    + (" - syncing is frozen until the change is accepted." if frozen else "."))
+    drift_reason = (
+        f"{t.name}: {drift[0]['detail'] if drift else 'schema drift'}"
+        + (f" (and {len(drift) - 1} more)" if len(drift) > 1 else "")
+        + (" - syncing is frozen until the change is accepted." if frozen else ".")
+    )
     if rec.get("last_error"):
         state, reason = "outage", f"{t.name}: {rec['last_error']}"
     elif frozen:  # the cause is known: growing lag is shown but does not escalate
@@ -57,29 +68,40 @@ def _table(config: Config, t, rec: dict, now: datetime, replay_lag: float,
         state, reason = "lagging", f"{t.name} has not finished its first sync yet."
     elif lag > limit:
         state = "outage"
-        reason = (f"{t.name} has not synced for {format_duration(lag)} "
-                  f"(more than max_lag {format_duration(limit)}).")
+        reason = (
+            f"{t.name} has not synced for {format_duration(lag)} "
+            f"(more than max_lag {format_duration(limit)})."
+        )
     elif drift:
         state, reason = "drift", drift_reason
     elif lag > warn:
         state = "lagging"
-        reason = (f"{t.name} is {format_duration(lag)} behind "
-                  f"(more than warn_lag {format_duration(warn)}).")
+        reason = f"{t.name} is {format_duration(lag)} behind (more than warn_lag {format_duration(warn)})."
     else:
         state, reason = "ok", ""
-    entry = {"name": t.name, "replica_name": t.replica_name, "state": state,
-             "rows": int(rec.get("rows") or 0), "last_sync": rec.get("last_sync"),
-             "lag_seconds": round(lag, 3) if lag is not None else None,
-             "drift": drift, "frozen": frozen,
-             "error": rec.get("last_error") or None, "note": rec.get("note") or None}
+    entry = {
+        "name": t.name,
+        "replica_name": t.replica_name,
+        "state": state,
+        "rows": int(rec.get("rows") or 0),
+        "last_sync": rec.get("last_sync"),
+        "lag_seconds": round(lag, 3) if lag is not None else None,
+        "drift": drift,
+        "frozen": frozen,
+        "error": rec.get("last_error") or None,
+        "note": rec.get("note") or None,
+    }
     return entry, reason
 
 
 def _threshold_since(entries: list[dict], state: str, config: Config) -> datetime | None:
     """Return when lag crossed the threshold of ``state`` (for a state reached by ageing)."""
     limit = {"lagging": config.sync.warn_lag, "outage": config.sync.max_lag}.get(state)
-    times = [parse_iso(e["last_sync"]) + timedelta(seconds=limit)
-             for e in entries if limit and e["state"] == state and e["last_sync"]]
+    times = [
+        parse_iso(e["last_sync"]) + timedelta(seconds=limit)
+        for e in entries
+        if limit and e["state"] == state and e["last_sync"]
+    ]
     return min(times) if times else None
 
 
@@ -112,11 +134,17 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
         since = iso(_threshold_since(entries, state, config) or now)
     ack = store.get("ack", {})
     return {
-        "state": state, "since": since, "reason": reason,
+        "state": state,
+        "since": since,
+        "reason": reason,
         "acknowledged": ack.get("state") == state and ack.get("since") == since,
         "agent": _agent(config, store, now),
-        "source": {"tunnel": tunnel, "database": source.get("database", "down"),
-                   "last_error": source.get("last_error", ""), "drift": source_drift},
+        "source": {
+            "tunnel": tunnel,
+            "database": source.get("database", "down"),
+            "last_error": source.get("last_error", ""),
+            "drift": source_drift,
+        },
         "tables": entries,
     }
 
@@ -128,11 +156,9 @@ def update(config: Config, store: StateStore, now: str | None = None) -> dict:
     status = build(config, store, parse_iso(now) if now else None)
     stored = store.get("health", {})
     if stored.get("state") != status["state"]:
-        store.put("health", {"state": status["state"], "since": status["since"],
-                             "reason": status["reason"]})
+        store.put("health", {"state": status["state"], "since": status["since"], "reason": status["reason"]})
         was = stored.get("state", "start")
-        store.event("state", f"{was} -> {status['state']}: {status['reason']}",
-                    at=status["since"])
+        store.event("state", f"{was} -> {status['state']}: {status['reason']}", at=status["since"])
         if (was != "start" or status["state"] != "ok") and not _only_ignored_drift(config, status):
             notify.enqueue(config, store, status, was)
     return status
@@ -144,8 +170,7 @@ def _only_ignored_drift(config: Config, status: dict) -> bool:
         return False
     policies = {t.name: t.on_drift for t in config.tables}
     drifting = [t["name"] for t in status["tables"] if t["state"] == "drift"]
-    return bool(drifting) and not status["source"]["drift"] and all(
-        policies[n] == "ignore" for n in drifting)
+    return bool(drifting) and not status["source"]["drift"] and all(policies[n] == "ignore" for n in drifting)
 
 
 def current_status(config: Config, now: datetime | None = None) -> dict:
@@ -160,8 +185,7 @@ def acknowledge(config: Config, by: str = "cli") -> bool:
         status = build(config, store)
         if status["state"] == "ok":
             return False
-        store.put("ack", {"state": status["state"], "since": status["since"],
-                          "at": iso(utcnow()), "by": by})
+        store.put("ack", {"state": status["state"], "since": status["since"], "at": iso(utcnow()), "by": by})
         store.event("ack", f"{status['state']} acknowledged by {by}")
         return True
 
@@ -184,18 +208,20 @@ def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> b
                 continue
             for v in store.get(f"violations:{t.name}", []):  # accepted JSON keys join the contract
                 if v["kind"] == "json_keys_changed":
-                    live["json_keys"][v["column"]] = sorted(set(live["json_keys"].get(
-                        v["column"], [])) | set(v["value"].split(",")))
+                    live["json_keys"][v["column"]] = sorted(
+                        set(live["json_keys"].get(v["column"], [])) | set(v["value"].split(","))
+                    )
             contract_mod.save(config.state_dir, t.name, live)
             for key in (f"drift:{t.name}", f"violations:{t.name}"):
                 store.put(key, [])
             store.put(f"frozen:{t.name}", False)
             accepted.append(t.name)
-            store.event("accept", f"{t.name}: drift accepted by {by} ({len(drift)} change(s))",
-                        table=t.name)
+            store.event("accept", f"{t.name}: drift accepted by {by} ({len(drift)} change(s))", table=t.name)
         if table is None and store.get("source_drift"):
-            store.put("known_tables", sorted(set(store.get("known_tables", [])) | {
-                d["value"] for d in store.get("source_drift")}))
+            store.put(
+                "known_tables",
+                sorted(set(store.get("known_tables", [])) | {d["value"] for d in store.get("source_drift")}),
+            )
             store.put("source_drift", [])
             store.event("accept", f"new tables accepted by {by}")
             accepted.append("source")

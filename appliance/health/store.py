@@ -47,12 +47,12 @@ class StateStore:
                 if not self.path.exists():
                     self.db = sqlite3.connect(":memory:", isolation_level=None)
                 else:
-                    self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                              isolation_level=None, check_same_thread=False)
+                    self.db = sqlite3.connect(
+                        f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+                    )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(self.path, isolation_level=None,
-                                          check_same_thread=False)
+                self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=5000")
@@ -60,9 +60,11 @@ class StateStore:
                 for sql in _SCHEMA:
                     self.db.execute(sql)
         except (sqlite3.Error, OSError) as e:
-            raise StateError(f"cannot open the state store {self.path}: {e}. Check "
-                             f"appliance.state_dir exists and is writable by the service "
-                             f"user.") from None
+            raise StateError(
+                f"cannot open the state store {self.path}: {e}. Check "
+                f"appliance.state_dir exists and is writable by the service "
+                f"user."
+            ) from None
 
     def close(self) -> None:
         self.db.close()
@@ -82,32 +84,47 @@ class StateStore:
                 return default  # a store from before a table existed: nothing recorded yet
             raise StateError(f"cannot read the state store {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
-            raise StateError(f"the state store {self.path} is damaged ({e}). Stop the agent, "
-                             f"move the file aside and start it again: the replica and its "
-                             f"cursors are kept elsewhere, only health history is lost.") from None
+            raise StateError(
+                f"the state store {self.path} is damaged ({e}). Stop the agent, "
+                f"move the file aside and start it again: the replica and its "
+                f"cursors are kept elsewhere, only health history is lost."
+            ) from None
         return json.loads(row[0]) if row else default
 
     def put(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     # -- tables --------------------------------------------------------------------------
-    def record_table(self, name: str, replica_name: str, *, last_sync: str | None = None,
-                     rows: int | None = None, synced: int = 0, error: str | None = None,
-                     note: str | None = None, now: str | None = None) -> None:
+    def record_table(
+        self,
+        name: str,
+        replica_name: str,
+        *,
+        last_sync: str | None = None,
+        rows: int | None = None,
+        synced: int = 0,
+        error: str | None = None,
+        note: str | None = None,
+        now: str | None = None,
+    ) -> None:
         """Record one table's outcome of a pass (a success clears its error)."""
         now = now or iso(utcnow())
-        self.db.execute("INSERT OR IGNORE INTO tables (name, replica_name) VALUES (?, ?)",
-                        (name, replica_name))
+        self.db.execute(
+            "INSERT OR IGNORE INTO tables (name, replica_name) VALUES (?, ?)", (name, replica_name)
+        )
         if error is None:
             self.db.execute(
                 "UPDATE tables SET last_sync = coalesce(?, last_sync), rows = coalesce(?, rows),"
                 " rows_synced_total = rows_synced_total + ?, last_error = NULL,"
                 " error_since = NULL, note = ?, replica_name = ? WHERE name = ?",
-                (last_sync, rows, synced, note, replica_name, name))
+                (last_sync, rows, synced, note, replica_name, name),
+            )
         else:
             self.db.execute(
                 "UPDATE tables SET last_error = ?, error_since = coalesce(error_since, ?),"
-                " replica_name = ? WHERE name = ?", (error, now, replica_name, name))
+                " replica_name = ? WHERE name = ?",
+                (error, now, replica_name, name),
+            )
 
     def tables(self) -> dict[str, dict]:
         try:
@@ -118,11 +135,12 @@ class StateStore:
         return {r[0]: dict(zip(cols, r, strict=True)) for r in cur}
 
     # -- events and runs -----------------------------------------------------------------
-    def event(self, kind: str, message: str, table: str | None = None,
-              at: str | None = None) -> None:
+    def event(self, kind: str, message: str, table: str | None = None, at: str | None = None) -> None:
         """Append an event; the log keeps the newest EVENTS_KEPT."""
-        cur = self.db.execute("INSERT INTO events (at, kind, table_name, message) VALUES (?,?,?,?)",
-                              (at or iso(utcnow()), kind, table, message))
+        cur = self.db.execute(
+            "INSERT INTO events (at, kind, table_name, message) VALUES (?,?,?,?)",
+            (at or iso(utcnow()), kind, table, message),
+        )
         if cur.lastrowid % 100 == 0:
             self.db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - EVENTS_KEPT,))
 
@@ -130,8 +148,9 @@ class StateStore:
         """Return events newest first (keyset paged by id)."""
         try:
             cur = self.db.execute(
-                "SELECT id, at, kind, table_name, message FROM events WHERE id < ? "
-                "ORDER BY id DESC LIMIT ?", (before or 2**62, limit))
+                "SELECT id, at, kind, table_name, message FROM events WHERE id < ? ORDER BY id DESC LIMIT ?",
+                (before or 2**62, limit),
+            )
         except sqlite3.OperationalError:
             return []
         return [dict(zip(("id", "at", "kind", "table", "message"), r, strict=True)) for r in cur]
@@ -141,36 +160,47 @@ class StateStore:
         """Queue a notification; it survives restarts until sent or given up."""
         import time
 
-        self.db.execute("INSERT INTO outbox (created, channel, payload, next_try) VALUES (?,?,?,?)",
-                        (iso(utcnow()), channel, json.dumps(payload), time.time()))
-        self.db.execute("DELETE FROM outbox WHERE sent IS NOT NULL AND id <= "
-                        "(SELECT max(id) FROM outbox) - 1000")
+        self.db.execute(
+            "INSERT INTO outbox (created, channel, payload, next_try) VALUES (?,?,?,?)",
+            (iso(utcnow()), channel, json.dumps(payload), time.time()),
+        )
+        self.db.execute(
+            "DELETE FROM outbox WHERE sent IS NOT NULL AND id <= (SELECT max(id) FROM outbox) - 1000"
+        )
 
     def due(self, now: float) -> list[tuple[int, str, dict, int]]:
-        rows = self.db.execute("SELECT id, channel, payload, attempts FROM outbox WHERE sent IS NULL "
-                               "AND next_try <= ? ORDER BY id", (now,)).fetchall()
+        rows = self.db.execute(
+            "SELECT id, channel, payload, attempts FROM outbox WHERE sent IS NULL "
+            "AND next_try <= ? ORDER BY id",
+            (now,),
+        ).fetchall()
         return [(i, c, json.loads(p), a) for i, c, p, a in rows]
 
     def sent(self, item_id: int) -> None:
-        self.db.execute("UPDATE outbox SET sent = ?, attempts = attempts + 1 WHERE id = ?",
-                        (iso(utcnow()), item_id))
+        self.db.execute(
+            "UPDATE outbox SET sent = ?, attempts = attempts + 1 WHERE id = ?", (iso(utcnow()), item_id)
+        )
 
     def retry_later(self, item_id: int, next_try: float, error: str, give_up: bool) -> None:
-        self.db.execute("UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
-                        "sent = CASE WHEN ? THEN 'gave up' END WHERE id = ?",
-                        (next_try, error, give_up, item_id))
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, next_try = ?, last_error = ?, "
+            "sent = CASE WHEN ? THEN 'gave up' END WHERE id = ?",
+            (next_try, error, give_up, item_id),
+        )
 
     def run(self, started: str, finished: str, ok: bool, rows: int, summary: str) -> None:
         cur = self.db.execute(
             "INSERT INTO runs (started, finished, ok, rows, summary) VALUES (?,?,?,?,?)",
-            (started, finished, int(ok), rows, summary))
+            (started, finished, int(ok), rows, summary),
+        )
         if cur.lastrowid % 100 == 0:
             self.db.execute("DELETE FROM runs WHERE id <= ?", (cur.lastrowid - RUNS_KEPT,))
 
     def runs(self, limit: int = 20) -> list[dict]:
         try:
-            cur = self.db.execute("SELECT id, started, finished, ok, rows, summary FROM runs "
-                                  "ORDER BY id DESC LIMIT ?", (limit,))
+            cur = self.db.execute(
+                "SELECT id, started, finished, ok, rows, summary FROM runs ORDER BY id DESC LIMIT ?", (limit,)
+            )
         except sqlite3.OperationalError:
             return []
         keys = ("id", "started", "finished", "ok", "rows", "summary")

@@ -53,12 +53,13 @@ def read_config(path: str) -> BakedConfig:
     except ValueError as e:  # tomllib.TOMLDecodeError is a ValueError
         raise ImageConfigError(f"{path} is not valid TOML: {e}") from None
     warnings = _validate(data, path)
-    targets = {opt: _pi_name(data, section, key, path)
-               for opt, (section, key) in SECRET_KEYS.items()}
+    targets = {opt: _pi_name(data, section, key, path) for opt, (section, key) in SECRET_KEYS.items()}
     state_dir = (data.get("appliance") or {}).get("state_dir", PI_STATE_DIR)
     if state_dir != PI_STATE_DIR:
-        warnings.append(f'appliance.state_dir is "{state_dir}", but the units only let the '
-                        f'services write to {PI_STATE_DIR}; set state_dir = "{PI_STATE_DIR}"')
+        warnings.append(
+            f'appliance.state_dir is "{state_dir}", but the units only let the '
+            f'services write to {PI_STATE_DIR}; set state_dir = "{PI_STATE_DIR}"'
+        )
     return BakedConfig(raw, targets, warnings)
 
 
@@ -67,13 +68,14 @@ def _validate(data: dict[str, Any], path: str) -> list[str]:
     try:
         from .. import config as full  # needs Python 3.11 (tomllib)
     except ImportError:
-        return ["the config was only partly checked (full validation needs Python 3.11); "
-                "run `appliance config check` on the Pi"]
+        return [
+            "the config was only partly checked (full validation needs Python 3.11); "
+            "run `appliance config check` on the Pi"
+        ]
     try:
         full.parse(data, path, environ={})
     except ConfigError as e:
-        raise ImageConfigError(
-            f"the appliance config to bake into the card is invalid: {e}") from None
+        raise ImageConfigError(f"the appliance config to bake into the card is invalid: {e}") from None
     return []
 
 
@@ -86,9 +88,12 @@ def _pi_name(data: dict[str, Any], section: str, key: str, path: str) -> str:
         name = posixpath.basename(str(value)) or "FILE"
         raise ImageConfigError(
             f'{section}.{key} = "{value}" in {path}: the card can only carry files into '
-            f'{PI_CONFIG_DIR}; write {key} = "{PI_CONFIG_DIR}/{name}"')
+            f'{PI_CONFIG_DIR}; write {key} = "{PI_CONFIG_DIR}/{name}"'
+        )
     name = posixpath.basename(value)
     if name in (PI_CONFIG_NAME, "") or name.startswith("."):
-        raise ImageConfigError(f'{section}.{key} = "{value}" in {path} would overwrite the config '
-                               f'itself; name the file differently, e.g. "{PI_CONFIG_DIR}/secret"')
+        raise ImageConfigError(
+            f'{section}.{key} = "{value}" in {path} would overwrite the config '
+            f'itself; name the file differently, e.g. "{PI_CONFIG_DIR}/secret"'
+        )
     return name

@@ -40,7 +40,7 @@ class BlockDevice:
         while length > 0:
             index, start = divmod(offset, BLOCK)
             take = min(length, BLOCK - start)
-            out += self._block(index)[start:start + take]
+            out += self._block(index)[start : start + take]
             offset, length = offset + take, length - take
         return bytes(out)
 
@@ -52,7 +52,7 @@ class BlockDevice:
         while pos < len(data):
             index, start = divmod(offset + pos, BLOCK)
             take = min(len(data) - pos, BLOCK - start)
-            self._block(index)[start:start + take] = data[pos:pos + take]
+            self._block(index)[start : start + take] = data[pos : pos + take]
             self._dirty.add(index)
             pos += take
 

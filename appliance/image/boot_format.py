@@ -17,8 +17,10 @@ SEED_FILES = ("user-data", "meta-data", "network-config")
 def detect(vol: FatVolume) -> tuple[str, str]:
     """Return (format, why) for the boot partition ``vol``."""
     if vol.find("cmdline.txt") is None:
-        raise ImageError("the boot partition has no cmdline.txt: this is not a Raspberry Pi OS "
-                         "image (or its first partition is not the boot partition)")
+        raise ImageError(
+            "the boot partition has no cmdline.txt: this is not a Raspberry Pi OS "
+            "image (or its first partition is not the boot partition)"
+        )
     seeds = [name for name in SEED_FILES if vol.find(name) is not None]
     if seeds:
         return CLOUD_INIT, f"the boot partition holds cloud-init seed files ({', '.join(seeds)})"

@@ -6,8 +6,13 @@ from collections.abc import Iterable
 
 # Words earlier customizations may have added; removed before adding this run's, so that
 # customizing twice leaves one copy (and switching formats leaves none of the other's).
-OWN_WORDS = ("systemd.run=", "systemd.run_success_action=",
-             "systemd.unit=kernel-command-line.target", "ds=nocloud", "cfg80211.ieee80211_regdom=")
+OWN_WORDS = (
+    "systemd.run=",
+    "systemd.run_success_action=",
+    "systemd.unit=kernel-command-line.target",
+    "ds=nocloud",
+    "cfg80211.ieee80211_regdom=",
+)
 I2C_LINE = "dtparam=i2c_arm=on"
 
 
@@ -21,8 +26,9 @@ def edit_cmdline(data: bytes, add: Iterable[str]) -> tuple[bytes, list[str]]:
     lines = [line for line in text.splitlines() if line.strip()]
     warnings = []
     if len(lines) > 1:  # the firmware reads only the first line; the rest never counted
-        warnings.append(f"cmdline.txt had {len(lines)} lines; only the first is used by the Pi, "
-                        "the others were dropped")
+        warnings.append(
+            f"cmdline.txt had {len(lines)} lines; only the first is used by the Pi, the others were dropped"
+        )
     words = lines[0].split() if lines else []
     words = [w for w in words if not w.startswith(OWN_WORDS)] + list(add)
     return (" ".join(words) + (_ending(text) or "\n")).encode("utf-8", "surrogateescape"), warnings

@@ -24,16 +24,34 @@ _OPTIONS = [
     click.option("--hostname", default="", help="Host name of the Pi (default: the image's)."),
     click.option("--wifi-ssid", default="", help="Wi-Fi network to join."),
     click.option("--wifi-password-file", type=_FILE, help="File holding the Wi-Fi passphrase."),
-    click.option("--wifi-country", default="",
-                 help="Two-letter country code, e.g. GB (Wi-Fi stays off without it)."),
-    click.option("--tunnel-key", "tunnel_key_file", type=_FILE,
-                 help="Private key of the SSH tunnel; goes where the config's ssh.key_file says."),
-    click.option("--known-hosts", "known_hosts_file", type=_FILE,
-                 help="known_hosts pinning the bastion; goes where ssh.known_hosts says."),
-    click.option("--source-password-file", type=_FILE,
-                 help="Database password file; goes where source.password_file says."),
-    click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-                 help="First-boot format: detected from the image unless forced."),
+    click.option(
+        "--wifi-country", default="", help="Two-letter country code, e.g. GB (Wi-Fi stays off without it)."
+    ),
+    click.option(
+        "--tunnel-key",
+        "tunnel_key_file",
+        type=_FILE,
+        help="Private key of the SSH tunnel; goes where the config's ssh.key_file says.",
+    ),
+    click.option(
+        "--known-hosts",
+        "known_hosts_file",
+        type=_FILE,
+        help="known_hosts pinning the bastion; goes where ssh.known_hosts says.",
+    ),
+    click.option(
+        "--source-password-file",
+        type=_FILE,
+        help="Database password file; goes where source.password_file says.",
+    ),
+    click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMATS),
+        default="auto",
+        show_default=True,
+        help="First-boot format: detected from the image unless forced.",
+    ),
 ]
 
 
@@ -58,8 +76,13 @@ def image() -> None:
 
 @image.command("customize")
 @click.argument("target", type=_FILE)
-@click.option("--config", "config_file", required=True, type=_FILE,
-              help="The appliance config to bake into the card (not this machine's config).")
+@click.option(
+    "--config",
+    "config_file",
+    required=True,
+    type=_FILE,
+    help="The appliance config to bake into the card (not this machine's config).",
+)
 @customize_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def customize(target: str, config_file: str, as_json: bool, **params: Any) -> None:

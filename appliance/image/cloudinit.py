@@ -16,9 +16,11 @@ from .settings import Settings
 
 BOOT_DIR = "/boot/firmware"  # where Trixie mounts the boot partition
 MARK = "# Written by `appliance image customize`"  # tells our seed files from the image's
-HEADER = ("#cloud-config\n"
-          f"{MARK}: login, hostname, SSH, and the appliance's\n"
-          "# first boot (appliance/firstboot.sh moves its payload off this partition).\n")
+HEADER = (
+    "#cloud-config\n"
+    f"{MARK}: login, hostname, SSH, and the appliance's\n"
+    "# first boot (appliance/firstboot.sh moves its payload off this partition).\n"
+)
 
 
 def new_instance_id() -> str:
@@ -62,19 +64,22 @@ def _user(s: Settings) -> dict[str, Any]:
 def network_config(s: Settings) -> bytes:
     """Return ``network-config`` (netplan v2): wired DHCP plus the Wi-Fi network, if any."""
     assert s.wifi is not None
-    point: dict[str, Any] = {"password": s.wifi.psk} if s.wifi.psk else {
-        "auth": {"key-management": "none"}}
-    doc = {"network": {
-        "version": 2,
-        # Keep the wired port working: this file replaces the image's default network setup.
-        "ethernets": {"eth0": {"dhcp4": True, "optional": True}},
-        "wifis": {"wlan0": {
-            "dhcp4": True,
-            "optional": True,
-            "regulatory-domain": s.wifi.country,
-            "access-points": {s.wifi.ssid: point},
-        }},
-    }}
+    point: dict[str, Any] = {"password": s.wifi.psk} if s.wifi.psk else {"auth": {"key-management": "none"}}
+    doc = {
+        "network": {
+            "version": 2,
+            # Keep the wired port working: this file replaces the image's default network setup.
+            "ethernets": {"eth0": {"dhcp4": True, "optional": True}},
+            "wifis": {
+                "wlan0": {
+                    "dhcp4": True,
+                    "optional": True,
+                    "regulatory-domain": s.wifi.country,
+                    "access-points": {s.wifi.ssid: point},
+                }
+            },
+        }
+    }
     return (f"{MARK}.\n" + yamltext.dump(doc)).encode("utf-8")
 
 

@@ -49,8 +49,11 @@ class CustomizeReport:
 
     def lines(self) -> list[str]:
         """Return the report as lines for people."""
-        how = "firstrun.sh (Bookworm style)" if self.format == boot_format.FIRSTRUN else \
-            "cloud-init (Trixie style)"
+        how = (
+            "firstrun.sh (Bookworm style)"
+            if self.format == boot_format.FIRSTRUN
+            else "cloud-init (Trixie style)"
+        )
         where = f"boot partition {self.partition} ({self.fat}, at byte {self.offset})"
         out = [f"{self.target}: {where}", f"first boot by {how}: {self.format_reason}"]
         for f in self.files:
@@ -63,14 +66,23 @@ class CustomizeReport:
 
     def as_dict(self) -> dict[str, object]:
         """Return the report as plain data (for --json)."""
-        return {"target": self.target, "format": self.format, "format_reason": self.format_reason,
-                "partition": self.partition, "offset": self.offset, "fat": self.fat,
-                "files": [vars(f) for f in self.files], "removed": list(self.removed),
-                "warnings": list(self.warnings), "verified": self.verified}
+        return {
+            "target": self.target,
+            "format": self.format,
+            "format_reason": self.format_reason,
+            "partition": self.partition,
+            "offset": self.offset,
+            "fat": self.fat,
+            "files": [vars(f) for f in self.files],
+            "removed": list(self.removed),
+            "warnings": list(self.warnings),
+            "verified": self.verified,
+        }
 
 
-def customize_target(path: str, config_file: str, options: CustomizeOptions | None = None,
-                     fd: int | None = None) -> CustomizeReport:
+def customize_target(
+    path: str, config_file: str, options: CustomizeOptions | None = None, fd: int | None = None
+) -> CustomizeReport:
     """Customize the image or card at ``path`` to boot into the appliance; return the report.
 
     ``fd``: an already open, writable descriptor of ``path`` (the flasher's, opened as root),
@@ -83,8 +95,10 @@ def customize_target(path: str, config_file: str, options: CustomizeOptions | No
     try:
         fh = os.fdopen(os.dup(fd), "r+b") if fd is not None else open(path, "r+b")
     except OSError as e:
-        raise ImageError(f"cannot open {path} for writing: {e.strerror}"
-                         " (a card needs root: run with sudo; a file must be writable)") from None
+        raise ImageError(
+            f"cannot open {path} for writing: {e.strerror}"
+            " (a card needs root: run with sudo; a file must be writable)"
+        ) from None
     with fh:
         dev = BlockDevice(fh, writable=True)
         part = boot_partition(dev)
@@ -102,30 +116,51 @@ def customize_target(path: str, config_file: str, options: CustomizeOptions | No
     return report
 
 
-def _plan(vol: FatVolume, fmt: str, s: Settings, config: BakedConfig,
-          options: CustomizeOptions, root, report: CustomizeReport) -> list[BootFile]:
+def _plan(
+    vol: FatVolume,
+    fmt: str,
+    s: Settings,
+    config: BakedConfig,
+    options: CustomizeOptions,
+    root,
+    report: CustomizeReport,
+) -> list[BootFile]:
     """Return every file to write, with cmdline.txt and config.txt edited."""
     files = payload(root, config.text, s.secrets, [config.targets.get("known_hosts", "")])
     if fmt == boot_format.FIRSTRUN:
         files.append(BootFile("firstrun.sh", template(root, "firstrun.sh")))
-        files.append(BootFile(f"{PAYLOAD_DIR}/firstrun.env", firstrun.settings_env(s), True,
-                              "login and Wi-Fi settings for firstrun.sh: wiped at first boot"))
+        files.append(
+            BootFile(
+                f"{PAYLOAD_DIR}/firstrun.env",
+                firstrun.settings_env(s),
+                True,
+                "login and Wi-Fi settings for firstrun.sh: wiped at first boot",
+            )
+        )
         words = firstrun.cmdline_words(s.country)
     else:
         instance = options.instance_id or cloudinit.new_instance_id()
-        files.append(BootFile("user-data", cloudinit.user_data(s), True,
-                              "holds the password hash, not the password"))
+        files.append(
+            BootFile("user-data", cloudinit.user_data(s), True, "holds the password hash, not the password")
+        )
         files.append(BootFile("meta-data", cloudinit.meta_data(instance)))
         if s.wifi:
-            files.append(BootFile("network-config", cloudinit.network_config(s), True,
-                                  "holds the Wi-Fi PSK; cloud-init keeps reading it"))
+            files.append(
+                BootFile(
+                    "network-config",
+                    cloudinit.network_config(s),
+                    True,
+                    "holds the Wi-Fi PSK; cloud-init keeps reading it",
+                )
+            )
         words = cloudinit.cmdline_words(instance, s.country)
     cmdline, notes = bootfiles.edit_cmdline(vol.read("cmdline.txt"), words)
     report.warnings += notes
     files.append(BootFile("cmdline.txt", cmdline))
     if vol.find("config.txt") is None:
-        report.warnings.append("the boot partition has no config.txt; I2C is switched on by "
-                               "install-on-pi at first boot instead")
+        report.warnings.append(
+            "the boot partition has no config.txt; I2C is switched on by install-on-pi at first boot instead"
+        )
     else:
         files.append(BootFile("config.txt", bootfiles.enable_i2c(vol.read("config.txt"))))
     return files
@@ -172,5 +207,7 @@ def _verify(vol: FatVolume, files: list[BootFile]) -> None:
         except FileNotFoundError:
             back = None
         if back != f.data:
-            raise VerifyError(f"{f.path} did not read back as written: the card or image may be "
-                              "failing; write it again (use a different card if this repeats)")
+            raise VerifyError(
+                f"{f.path} did not read back as written: the card or image may be "
+                "failing; write it again (use a different card if this repeats)"
+            )

@@ -24,19 +24,24 @@ class FatVolume:
         self.dev, self.offset, self.now = dev, offset, now
         boot = dev.read(offset, 512)
         if boot[510:512] != b"\x55\xaa":
-            raise FatError("the boot partition holds no FAT filesystem (no boot sector "
-                           "signature); the image may be damaged: download it again")
+            raise FatError(
+                "the boot partition holds no FAT filesystem (no boot sector "
+                "signature); the image may be damaged: download it again"
+            )
         self._parse_bpb(boot)
-        self.table = AllocationTable(dev.read(self._fat_start, self._fat_bytes), self.kind,
-                                     self.clusters)
+        self.table = AllocationTable(dev.read(self._fat_start, self._fat_bytes), self.kind, self.clusters)
 
     def _parse_bpb(self, b: bytes) -> None:
         bps, spc, reserved, nfats, root_entries, total16 = struct.unpack_from("<HBHBHH", b, 11)
-        fat16, = struct.unpack_from("<H", b, 22)
-        total32, fat32, = struct.unpack_from("<II", b, 32)
+        (fat16,) = struct.unpack_from("<H", b, 22)
+        (
+            total32,
+            fat32,
+        ) = struct.unpack_from("<II", b, 32)
         if bps not in (512, 1024, 2048, 4096) or spc == 0 or nfats == 0:
-            raise FatError("the boot partition's FAT boot sector is invalid; the image may be "
-                           "damaged: download it again")
+            raise FatError(
+                "the boot partition's FAT boot sector is invalid; the image may be damaged: download it again"
+            )
         fat_sectors = fat16 or fat32
         total = total16 or total32
         root_sectors = (root_entries * SLOT + bps - 1) // bps
@@ -79,7 +84,7 @@ class FatVolume:
     def _write_clusters(self, clusters: list[int], data: bytes) -> None:
         cs = self.cluster_size
         for i, n in enumerate(clusters):
-            self.dev.write(self._cluster_at(n), data[i * cs:(i + 1) * cs].ljust(cs, b"\0"))
+            self.dev.write(self._cluster_at(n), data[i * cs : (i + 1) * cs].ljust(cs, b"\0"))
 
     def _resize(self, first: int, count: int) -> list[int]:
         """Return a chain of ``count`` clusters reusing the one at ``first``."""
@@ -106,8 +111,7 @@ class FatVolume:
         if cluster == 0:
             raw = self.dev.read(self._root_start, self._root_entries * SLOT)
         else:
-            raw = b"".join(self.dev.read(self._cluster_at(n), self.cluster_size)
-                           for n in self.chain(cluster))
+            raw = b"".join(self.dev.read(self._cluster_at(n), self.cluster_size) for n in self.chain(cluster))
         return raw, self._dir_slots(cluster)
 
     def listdir(self, path: str = "/") -> list[Entry]:
@@ -198,9 +202,9 @@ class FatVolume:
     def _mkdir(self, parent: int, name: str) -> Entry:
         new = self.table.alloc(1)[0]
         now = self._time()
-        dots = (fatdir.encode_short(b".          ", ATTR_DIRECTORY, new, 0, now)
-                + fatdir.encode_short(b"..         ", ATTR_DIRECTORY,
-                                      0 if parent == self.root_cluster else parent, 0, now))
+        dots = fatdir.encode_short(b".          ", ATTR_DIRECTORY, new, 0, now) + fatdir.encode_short(
+            b"..         ", ATTR_DIRECTORY, 0 if parent == self.root_cluster else parent, 0, now
+        )
         self._write_clusters([new], dots)
         return self._add(parent, name, ATTR_DIRECTORY, new, 0)
 
@@ -232,8 +236,7 @@ class FatVolume:
                 if run == count:
                     return i - count + 1
             if parent == 0:
-                raise FatError("the boot partition's root directory is full; "
-                               "remove files from it")
+                raise FatError("the boot partition's root directory is full; remove files from it")
             grown = self._resize(parent, len(self.chain(parent)) + 1)
             self._write_clusters(grown[-1:], b"")
             raw += bytes(self.cluster_size)

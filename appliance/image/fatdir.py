@@ -78,7 +78,7 @@ def parse(raw: bytes) -> tuple[list[Entry], int]:
     checksum: int | None = None
     count = len(raw) // SLOT
     for i in range(count):
-        slot = raw[i * SLOT:(i + 1) * SLOT]
+        slot = raw[i * SLOT : (i + 1) * SLOT]
         if slot[0] == END:
             return entries, i
         if slot[0] == FREE:
@@ -118,16 +118,20 @@ def dos_time(now: float | None = None) -> tuple[int, int]:
     """Return (time, date) in FAT's packed local-time format."""
     t = time.localtime(now)
     year = min(max(t.tm_year, 1980), 2107)
-    return ((t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2),
-            ((year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday)
+    return (
+        (t.tm_hour << 11) | (t.tm_min << 5) | (t.tm_sec // 2),
+        ((year - 1980) << 9) | (t.tm_mon << 5) | t.tm_mday,
+    )
 
 
-def encode_short(short: bytes, attr: int, cluster: int, size: int,
-                 now: float | None = None, flags: int = 0) -> bytes:
+def encode_short(
+    short: bytes, attr: int, cluster: int, size: int, now: float | None = None, flags: int = 0
+) -> bytes:
     """Return a 32-byte 8.3 entry."""
     tm, dt = dos_time(now)
-    return struct.pack("<11sBBBHHHHHHHI", short, attr, flags, 0, tm, dt, dt,
-                       cluster >> 16, tm, dt, cluster & 0xFFFF, size)
+    return struct.pack(
+        "<11sBBBHHHHHHHI", short, attr, flags, 0, tm, dt, dt, cluster >> 16, tm, dt, cluster & 0xFFFF, size
+    )
 
 
 def update_short(slot: bytes, cluster: int, size: int, now: float | None = None) -> bytes:
@@ -141,15 +145,21 @@ def update_short(slot: bytes, cluster: int, size: int, now: float | None = None)
 def encode_long(name: str, short: bytes) -> list[bytes]:
     """Return the long-name slots for ``name``, in on-disk order (last part first)."""
     units = name.encode("utf-16-le")
-    chunks = [units[i:i + 2 * LFN_CHARS] for i in range(0, len(units), 2 * LFN_CHARS)]
+    chunks = [units[i : i + 2 * LFN_CHARS] for i in range(0, len(units), 2 * LFN_CHARS)]
     if len(chunks[-1]) < 2 * LFN_CHARS:
         chunks[-1] = (chunks[-1] + b"\0\0").ljust(2 * LFN_CHARS, b"\xff")
     checksum = lfn_checksum(short)
     slots = []
     for number, chunk in enumerate(chunks, start=1):
         order = number | (0x40 if number == len(chunks) else 0)
-        slot = (bytes([order]) + chunk[:10] + bytes([ATTR_LFN, 0, checksum])
-                + chunk[10:22] + b"\0\0" + chunk[22:26])
+        slot = (
+            bytes([order])
+            + chunk[:10]
+            + bytes([ATTR_LFN, 0, checksum])
+            + chunk[10:22]
+            + b"\0\0"
+            + chunk[22:26]
+        )
         slots.append(slot)
     return list(reversed(slots))
 
@@ -183,8 +193,7 @@ def make_short(name: str, taken: Iterable[bytes]) -> bytes:
         return exact  # e.g. "firstrun.sh" -> "FIRSTRUN.SH", no "~1" needed
     for n in range(1, 1000000):
         tail = f"~{n}"
-        short = ((base_c[: 8 - len(tail)] + tail).encode("ascii").ljust(8)
-                 + ext_c.encode("ascii").ljust(3))
+        short = (base_c[: 8 - len(tail)] + tail).encode("ascii").ljust(8) + ext_c.encode("ascii").ljust(3)
         if short not in taken_set:
             return short
     raise ValueError("no free 8.3 alias")

@@ -53,12 +53,16 @@ class AllocationTable:
         while 2 <= n < self.clusters + 2:
             out.append(n)
             if len(out) > self.clusters:
-                raise FatError("a cluster chain loops; the boot partition is damaged "
-                               "(run fsck.fat on it or write the image again)")
+                raise FatError(
+                    "a cluster chain loops; the boot partition is damaged "
+                    "(run fsck.fat on it or write the image again)"
+                )
             n = self.get(n)
         if n < EOC[self.kind] - 7 and out:
-            raise FatError(f"a cluster chain points outside the filesystem (cluster {n}); "
-                           "the boot partition is damaged: write the image again")
+            raise FatError(
+                f"a cluster chain points outside the filesystem (cluster {n}); "
+                "the boot partition is damaged: write the image again"
+            )
         return out
 
     def alloc(self, count: int) -> list[int]:
@@ -71,8 +75,7 @@ class AllocationTable:
             if self.get(n) == 0:
                 found.append(n)
         if len(found) < count:
-            raise FatError("the boot partition is full; remove files from it or use a "
-                           "larger image")
+            raise FatError("the boot partition is full; remove files from it or use a larger image")
         for i in range(len(found) - 1):  # no zip(): ruff wants strict=, Python 3.9 has none
             self.set(found[i], found[i + 1])
         if found:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from .settings import Settings
 
-CMDLINE_WORDS = ["systemd.run=/boot/firstrun.sh", "systemd.run_success_action=reboot",
-                 "systemd.unit=kernel-command-line.target"]
+CMDLINE_WORDS = [
+    "systemd.run=/boot/firstrun.sh",
+    "systemd.run_success_action=reboot",
+    "systemd.unit=kernel-command-line.target",
+]
 
 
 def shell_quote(value: str) -> str:

@@ -25,11 +25,13 @@ def partitions(dev: BlockDevice) -> list[Partition]:
     """Return the primary partitions of the MBR at the start of ``dev``."""
     sector = dev.read(0, SECTOR)
     if sector[510:512] != b"\x55\xaa":
-        raise PartitionError("no partition table: the image does not start with an MBR "
-                             "(is it a Raspberry Pi OS .img, fully decompressed?)")
+        raise PartitionError(
+            "no partition table: the image does not start with an MBR "
+            "(is it a Raspberry Pi OS .img, fully decompressed?)"
+        )
     found = []
     for i in range(4):
-        entry = sector[446 + 16 * i: 462 + 16 * i]
+        entry = sector[446 + 16 * i : 462 + 16 * i]
         ptype = entry[4]
         lba, count = struct.unpack_from("<II", entry, 8)
         if ptype and count:
@@ -54,16 +56,19 @@ def boot_partition(dev: BlockDevice) -> Partition:
         return Partition(0, 0, 0, dev.size or 0)  # a bare FAT filesystem, e.g. bootfs alone
     parts = partitions(dev)
     if any(p.type == GPT_PROTECTIVE for p in parts):
-        raise PartitionError("the image has a GPT partition table; Raspberry Pi OS images use MBR "
-                             "(is this the right image?)")
+        raise PartitionError(
+            "the image has a GPT partition table; Raspberry Pi OS images use MBR (is this the right image?)"
+        )
     for part in parts:
         if part.type in FAT_TYPES:
             if dev.size and part.start + part.size > dev.size:
                 raise PartitionError(
                     f"partition {part.number} ends past the end of the image "
                     f"({part.start + part.size} > {dev.size} bytes): the image is truncated; "
-                    "download or decompress it again")
+                    "download or decompress it again"
+                )
             return part
     kinds = ", ".join(f"{p.number}: type 0x{p.type:02x}" for p in parts) or "none"
-    raise PartitionError(f"no FAT boot partition in the partition table (partitions {kinds}); "
-                         "is this a Raspberry Pi OS image?")
+    raise PartitionError(
+        f"no FAT boot partition in the partition table (partitions {kinds}); is this a Raspberry Pi OS image?"
+    )

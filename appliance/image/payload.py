@@ -22,8 +22,7 @@ PAYLOAD_DIR = "appliance"
 BUNDLE_NAME = "appliance-src.tar.gz"
 FIRSTBOOT = "firstboot.sh"
 # What the Pi needs to install the package and its units; tests, docs and caches stay home.
-BUNDLE_PATHS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "scripts/install-on-pi",
-                "systemd")
+BUNDLE_PATHS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "scripts/install-on-pi", "systemd")
 MOVED_NOTE = "moved to /etc/appliance at first boot"
 SECRET_NOTE = "secret: moved to /etc/appliance (mode 0600) and wiped from the card at first boot"
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
@@ -45,8 +44,10 @@ def source_root() -> Path:
     needed = ["pyproject.toml", "scripts/install-on-pi", "systemd", "image/firstrun.sh"]
     missing = [n for n in needed if not (root / n).exists()]
     if missing:
-        raise OptionError(f"image customization needs the appliance's source checkout "
-                          f"(missing in {root}: {', '.join(missing)}); run it from a git clone")
+        raise OptionError(
+            f"image customization needs the appliance's source checkout "
+            f"(missing in {root}: {', '.join(missing)}); run it from a git clone"
+        )
     return root
 
 
@@ -62,8 +63,9 @@ def _files(root: Path) -> Iterator[Path]:
             yield path
         elif path.is_dir():
             for dirpath, dirnames, filenames in os.walk(path):
-                dirnames[:] = sorted(d for d in dirnames
-                                     if d not in _SKIP_DIRS and not d.endswith(".egg-info"))
+                dirnames[:] = sorted(
+                    d for d in dirnames if d not in _SKIP_DIRS and not d.endswith(".egg-info")
+                )
                 for name in sorted(filenames):
                     if not name.endswith((".pyc", ".pyo")):
                         yield Path(dirpath) / name
@@ -85,13 +87,20 @@ def source_bundle(root: Path) -> bytes:
     return out.getvalue()
 
 
-def payload(root: Path, config_text: bytes, files_for_etc: dict,
-            public: Iterable[str] = ()) -> list[BootFile]:
+def payload(
+    root: Path, config_text: bytes, files_for_etc: dict, public: Iterable[str] = ()
+) -> list[BootFile]:
     """Return the files of the ``appliance/`` folder; all but ``public`` ones are secret."""
     files = [BootFile(f"{PAYLOAD_DIR}/{PI_CONFIG_NAME}", config_text, False, MOVED_NOTE)]
-    files += [BootFile(f"{PAYLOAD_DIR}/{name}", data, name not in public,
-                       SECRET_NOTE if name not in public else MOVED_NOTE)
-              for name, data in sorted(files_for_etc.items())]
+    files += [
+        BootFile(
+            f"{PAYLOAD_DIR}/{name}",
+            data,
+            name not in public,
+            SECRET_NOTE if name not in public else MOVED_NOTE,
+        )
+        for name, data in sorted(files_for_etc.items())
+    ]
     files.append(BootFile(f"{PAYLOAD_DIR}/{BUNDLE_NAME}", source_bundle(root)))
     files.append(BootFile(f"{PAYLOAD_DIR}/{FIRSTBOOT}", template(root, FIRSTBOOT)))
     return files

@@ -85,13 +85,20 @@ def resolve(options: CustomizeOptions, config: BakedConfig) -> Settings:
     if options.format not in FORMATS:
         raise OptionError(f'--format must be one of {", ".join(FORMATS)}, not "{options.format}"')
     user, password_hash, keys = _login(options)
-    notes = [] if user else [
-        "no login user: nobody can log in to the Pi (the appliance runs all the same); "
-        "add --user NAME --ssh-key FILE.pub for maintenance access"]
+    notes = (
+        []
+        if user
+        else [
+            "no login user: nobody can log in to the Pi (the appliance runs all the same); "
+            "add --user NAME --ssh-key FILE.pub for maintenance access"
+        ]
+    )
     hostname = options.hostname.strip()
     if hostname and not _HOST.match(hostname):
-        raise OptionError(f'--hostname "{hostname}" is not a valid host name; use letters, '
-                          "digits and -, up to 63 characters, e.g. appliance-site1")
+        raise OptionError(
+            f'--hostname "{hostname}" is not a valid host name; use letters, '
+            "digits and -, up to 63 characters, e.g. appliance-site1"
+        )
     country = check_country(options.wifi_country) if options.wifi_country else ""
     settings = Settings(user, password_hash, keys, hostname, country, _wifi(options, country))
     settings.secrets, settings.warnings = _payload_secrets(options, config)
@@ -103,15 +110,21 @@ def _login(options: CustomizeOptions):
     """Return (user, password hash, public keys); no user at all is allowed, no default one."""
     if not options.user:
         if options.ssh_key_file or options.password_file:
-            raise OptionError("--ssh-key and --password-file need --user NAME: the card gets no "
-                              "default user (no pi/raspberry)")
+            raise OptionError(
+                "--ssh-key and --password-file need --user NAME: the card gets no "
+                "default user (no pi/raspberry)"
+            )
         return "", "", []
     if not _USER.match(options.user) or options.user in RESERVED_USERS:
-        raise OptionError(f'--user "{options.user}" cannot be used; pick a lower-case name '
-                          "(letters, digits, _ or -) other than root and appliance")
+        raise OptionError(
+            f'--user "{options.user}" cannot be used; pick a lower-case name '
+            "(letters, digits, _ or -) other than root and appliance"
+        )
     if not (options.ssh_key_file or options.password_file):
-        raise OptionError("give --ssh-key FILE.pub (recommended) and/or --password-file FILE "
-                          f"so that {options.user} can log in")
+        raise OptionError(
+            "give --ssh-key FILE.pub (recommended) and/or --password-file FILE "
+            f"so that {options.user} can log in"
+        )
     keys = _public_keys(options.ssh_key_file) if options.ssh_key_file else []
     password = ""
     if options.password_file:
@@ -123,12 +136,12 @@ def _public_keys(path: str) -> list[str]:
     text = _secret_text(path, "--ssh-key")
     if "PRIVATE KEY" in text:
         raise OptionError(f"--ssh-key {path} is a private key; pass the public one ({path}.pub)")
-    keys = [line.strip() for line in text.splitlines()
-            if line.strip() and not line.lstrip().startswith("#")]
+    keys = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     bad = [i + 1 for i, key in enumerate(keys) if not _PUBKEY.match(key)]
     if not keys or bad:
-        raise OptionError(f"--ssh-key {path} does not hold OpenSSH public keys "
-                          '(lines like "ssh-ed25519 AAAA... comment")')
+        raise OptionError(
+            f'--ssh-key {path} does not hold OpenSSH public keys (lines like "ssh-ed25519 AAAA... comment")'
+        )
     return keys
 
 
@@ -139,8 +152,10 @@ def _wifi(options: CustomizeOptions, country: str) -> Wifi | None:
         return None
     ssid = check_ssid(options.wifi_ssid)
     if not country:
-        raise OptionError("--wifi-ssid needs --wifi-country CC (e.g. GB, DE, US): the Pi keeps "
-                          "Wi-Fi switched off until the country is set")
+        raise OptionError(
+            "--wifi-ssid needs --wifi-country CC (e.g. GB, DE, US): the Pi keeps "
+            "Wi-Fi switched off until the country is set"
+        )
     psk = ""
     if options.wifi_password_file:
         psk = wifi_psk(ssid, _secret_text(options.wifi_password_file, "--wifi-password-file"))
@@ -148,31 +163,42 @@ def _wifi(options: CustomizeOptions, country: str) -> Wifi | None:
 
 
 def _payload_secrets(options: CustomizeOptions, config: BakedConfig):
-    given = {"tunnel_key": (options.tunnel_key_file, "--tunnel-key"),
-             "known_hosts": (options.known_hosts_file, "--known-hosts"),
-             "source_password": (options.source_password_file, "--source-password-file")}
+    given = {
+        "tunnel_key": (options.tunnel_key_file, "--tunnel-key"),
+        "known_hosts": (options.known_hosts_file, "--known-hosts"),
+        "source_password": (options.source_password_file, "--source-password-file"),
+    }
     secrets: dict[str, bytes] = {}
     warnings: list[str] = []
     for key, (path, option) in given.items():
         name = config.targets.get(key, "")
         if path and not name:
-            raise OptionError(f"{option} was given, but the appliance config names no file for "
-                              f"it (set {_config_key(key)} = \"/etc/appliance/...\")")
+            raise OptionError(
+                f"{option} was given, but the appliance config names no file for "
+                f'it (set {_config_key(key)} = "/etc/appliance/...")'
+            )
         if name and not path:
-            warnings.append(f"the config reads /etc/appliance/{name} ({_config_key(key)}), but "
-                            f"no {option} was given: put that file on the Pi by hand")
+            warnings.append(
+                f"the config reads /etc/appliance/{name} ({_config_key(key)}), but "
+                f"no {option} was given: put that file on the Pi by hand"
+            )
         if path:
             secrets[name] = _checked(key, read_secret(path, option), path, option)
     return secrets, warnings
 
 
 def _config_key(key: str) -> str:
-    return {"tunnel_key": "ssh.key_file", "known_hosts": "ssh.known_hosts",
-            "source_password": "source.password_file"}[key]
+    return {
+        "tunnel_key": "ssh.key_file",
+        "known_hosts": "ssh.known_hosts",
+        "source_password": "source.password_file",
+    }[key]
 
 
 def _checked(key: str, data: bytes, path: str, option: str) -> bytes:
     if key == "tunnel_key" and not data.lstrip().startswith(b"-----BEGIN"):
-        raise OptionError(f"{option} {path} is not a private key file (it should start with "
-                          '"-----BEGIN OPENSSH PRIVATE KEY-----"; the .pub goes to the bastion)')
+        raise OptionError(
+            f"{option} {path} is not a private key file (it should start with "
+            '"-----BEGIN OPENSSH PRIVATE KEY-----"; the .pub goes to the bastion)'
+        )
     return data

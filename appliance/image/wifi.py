@@ -16,8 +16,10 @@ def wifi_psk(ssid: str, passphrase: str) -> str:
     if _HEX64.match(passphrase):
         return passphrase.lower()  # already a PSK, as wpa_passphrase prints it
     if not 8 <= len(passphrase) <= 63:
-        raise OptionError(f"the Wi-Fi passphrase has {len(passphrase)} characters; WPA needs "
-                          "8 to 63 (or the 64 hex digits of a PSK)")
+        raise OptionError(
+            f"the Wi-Fi passphrase has {len(passphrase)} characters; WPA needs "
+            "8 to 63 (or the 64 hex digits of a PSK)"
+        )
     key = hashlib.pbkdf2_hmac("sha1", passphrase.encode("utf-8"), ssid.encode("utf-8"), 4096, 32)
     return key.hex()
 
@@ -36,6 +38,8 @@ def check_country(code: str) -> str:
     """Return the ISO 3166 country code, upper-cased (Wi-Fi stays blocked without one)."""
     upper = (code or "").strip().upper()
     if not _COUNTRY.match(upper):
-        raise OptionError(f'"{code}" is not a two-letter country code; use e.g. --wifi-country GB '
-                          "(the Pi keeps Wi-Fi off until the country is set)")
+        raise OptionError(
+            f'"{code}" is not a two-letter country code; use e.g. --wifi-country GB '
+            "(the Pi keeps Wi-Fi off until the country is set)"
+        )
     return upper

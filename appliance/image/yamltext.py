@@ -56,4 +56,3 @@ def _lines(value: Any, indent: int) -> list[str]:
     else:
         out.append(pad + scalar(value))
     return out
-

@@ -14,14 +14,18 @@ from .loop import serve
 
 
 @click.command("indicator")
-@click.option("--once", is_flag=True,
-              help="Do one pass (lights and display) and exit; the display keeps the picture.")
-@click.option("--preview", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the display's picture to this PNG file, also without a display.")
-@click.option("--interval", default="1s", show_default=True,
-              help='How often to read the status, e.g. "1s" or "500ms".')
-@click.option("--persist", is_flag=True,
-              help="Leave the last picture on the display when stopping.")
+@click.option(
+    "--once", is_flag=True, help="Do one pass (lights and display) and exit; the display keeps the picture."
+)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the display's picture to this PNG file, also without a display.",
+)
+@click.option(
+    "--interval", default="1s", show_default=True, help='How often to read the status, e.g. "1s" or "500ms".'
+)
+@click.option("--persist", is_flag=True, help="Leave the last picture on the display when stopping.")
 def indicator(once: bool, preview: Path | None, interval: str, persist: bool) -> None:
     """Show the health state on the traffic light, the button and the OLED."""
     try:
@@ -35,10 +39,16 @@ def indicator(once: bool, preview: Path | None, interval: str, persist: bool) ->
         # Imported here: the indicator reads health; nothing else of the core is needed.
         from ..health import status as health
 
-        tick = serve(config, partial(health.current_status, config),
-                     partial(health.acknowledge, config, by="button"),
-                     once=once, preview=preview, interval=seconds, persist=persist,
-                     warn=lambda text: click.echo(f"warning: {text}", err=True))
+        tick = serve(
+            config,
+            partial(health.current_status, config),
+            partial(health.acknowledge, config, by="button"),
+            once=once,
+            preview=preview,
+            interval=seconds,
+            persist=persist,
+            warn=lambda text: click.echo(f"warning: {text}", err=True),
+        )
     except ApplianceError as e:
         raise click.ClickException(str(e)) from None
     if tick is not None:

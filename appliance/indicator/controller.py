@@ -51,14 +51,22 @@ class Indicator:
     says where the status page is.
     """
 
-    def __init__(self, read_status: Callable[[], dict[str, Any]],
-                 acknowledge: Callable[[], object], lights: Lights | None, *,
-                 screen: Screen | None = None, button: Any = None,
-                 address: Callable[[], Address] = lambda: Address(None, 8080),
-                 lamp_test: float = 1.0, address_time: float = 30.0,
-                 preview: str | os.PathLike | None = None, tz: tzinfo | None = None,
-                 wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        read_status: Callable[[], dict[str, Any]],
+        acknowledge: Callable[[], object],
+        lights: Lights | None,
+        *,
+        screen: Screen | None = None,
+        button: Any = None,
+        address: Callable[[], Address] = lambda: Address(None, 8080),
+        lamp_test: float = 1.0,
+        address_time: float = 30.0,
+        preview: str | os.PathLike | None = None,
+        tz: tzinfo | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._read_status, self._acknowledge = read_status, acknowledge
         self.lights, self.screen = lights, screen
         self.wakeup = threading.Event()

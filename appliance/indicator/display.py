@@ -21,9 +21,16 @@ SHIFTS = ((0, 0), (1, 0), (1, 1), (0, 1), (-1, 1), (-1, 0), (-1, -1), (0, -1), (
 class Screen:
     """A luma device that shows frames, redraws only on change and protects against burn-in."""
 
-    def __init__(self, device: Any, *, bright: int = 0xCF, dim: int = 0x10,
-                 dim_after: float = 600.0, shift_every: float = 180.0,
-                 persist: bool = False) -> None:
+    def __init__(
+        self,
+        device: Any,
+        *,
+        bright: int = 0xCF,
+        dim: int = 0x10,
+        dim_after: float = 600.0,
+        shift_every: float = 180.0,
+        persist: bool = False,
+    ) -> None:
         self.device = device
         self.bright, self.dim = bright, dim
         self.dim_after, self.shift_every = dim_after, shift_every
@@ -83,8 +90,10 @@ class Screen:
 def _shifted(frame: Image.Image, offset: tuple[int, int]) -> Image.Image:
     """Return ``frame`` with its content box moved by ``offset`` pixels."""
     if frame.size != SIZE or frame.mode != "1":
-        raise ValueError(f"a frame is {SIZE[0]}x{SIZE[1]} in mode 1, not "
-                         f"{frame.size[0]}x{frame.size[1]} in mode {frame.mode}")
+        raise ValueError(
+            f"a frame is {SIZE[0]}x{SIZE[1]} in mode 1, not "
+            f"{frame.size[0]}x{frame.size[1]} in mode {frame.mode}"
+        )
     if offset == (0, 0):
         return frame
     dx, dy = offset

@@ -54,8 +54,9 @@ def width(text: str, scale: int = 1, gap: int = 1) -> int:
     return sum(len(glyph(ch)) * scale for ch in text) + gap * (len(text) - 1)
 
 
-def draw(image: Image.Image, xy: tuple[int, int], text: str, scale: int = 1, gap: int = 1,
-         fill: int = 1) -> int:
+def draw(
+    image: Image.Image, xy: tuple[int, int], text: str, scale: int = 1, gap: int = 1, fill: int = 1
+) -> int:
     """Draw ``text`` with its top-left corner at ``xy``; return the width drawn."""
     pen = ImageDraw.Draw(image)
     x0, y0 = xy

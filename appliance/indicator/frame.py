@@ -122,8 +122,9 @@ def _table_lines(status: dict[str, Any], now: datetime, tz: tzinfo | None) -> li
     return [name + detail, f"Last sync {synced}"]
 
 
-def render_frame(status: dict[str, Any], address: str, now: datetime | None = None,
-                 tz: tzinfo | None = None) -> Image.Image:
+def render_frame(
+    status: dict[str, Any], address: str, now: datetime | None = None, tz: tzinfo | None = None
+) -> Image.Image:
     """Return the 128x64 mode "1" picture of a status document.
 
     ``address`` is the status page's "IP:port"; ``now`` decides whether dates are
@@ -171,8 +172,9 @@ def render_address_frame(ip: str | None, url: str | None) -> Image.Image:
     return c.image
 
 
-def frame_png(status: dict[str, Any], address: str, now: datetime | None = None,
-              tz: tzinfo | None = None) -> bytes:
+def frame_png(
+    status: dict[str, Any], address: str, now: datetime | None = None, tz: tzinfo | None = None
+) -> bytes:
     """Return ``render_frame``'s picture as PNG bytes (for the status page)."""
     buf = io.BytesIO()
     render_frame(status, address, now, tz).save(buf, format="PNG")

@@ -39,7 +39,7 @@ def pin_factory(settings: IndicatorSettings, environ: Mapping[str, str]) -> Any:
     reasons = []
     for name in (named,) if named else DEFAULT_FACTORIES:
         if name not in known:
-            reasons.append(f'{name}: no such pin factory (known: {", ".join(sorted(known))})')
+            reasons.append(f"{name}: no such pin factory (known: {', '.join(sorted(known))})")
             continue
         try:
             return known[name].load()()
@@ -68,8 +68,9 @@ def open_display(settings: IndicatorSettings, mock: bool) -> Any:
     except (luma.core.error.Error, OSError) as e:
         if serial is not None:
             serial.cleanup()
-        raise NoDisplayError(settings.oled, settings.i2c_port, settings.i2c_address,
-                             str(e) or type(e).__name__) from None
+        raise NoDisplayError(
+            settings.oled, settings.i2c_port, settings.i2c_address, str(e) or type(e).__name__
+        ) from None
 
 
 @dataclass
@@ -97,8 +98,9 @@ class Hardware:
         self.close()
 
 
-def open_hardware(settings: IndicatorSettings, environ: Mapping[str, str],
-                  hold_time: float = 2.0, factory: Any = None) -> Hardware:
+def open_hardware(
+    settings: IndicatorSettings, environ: Mapping[str, str], hold_time: float = 2.0, factory: Any = None
+) -> Hardware:
     """Open the LEDs, the button and the display of ``[indicator]``.
 
     ``factory`` is a gpiozero pin factory to use instead of finding one. No GPIO is an
@@ -109,8 +111,7 @@ def open_hardware(settings: IndicatorSettings, environ: Mapping[str, str],
 
     mock = wants_mock(settings, environ)
     factory = factory if factory is not None else pin_factory(settings, environ)
-    pins = f"red={settings.red} amber={settings.amber} green={settings.green} " \
-           f"button={settings.button}"
+    pins = f"red={settings.red} amber={settings.amber} green={settings.green} button={settings.button}"
     lights = button = None
     try:
         lights = TrafficLights(settings.red, settings.amber, settings.green, pin_factory=factory)
@@ -123,12 +124,12 @@ def open_hardware(settings: IndicatorSettings, environ: Mapping[str, str],
         raise IndicatorError(
             f"Cannot use the GPIO pins of [indicator] ({pins}): {e}. Another program may "
             "hold them (is a second `appliance indicator` running?), or two of the pins "
-            "are the same; check the pin numbers (BCM) in [indicator].") from None
+            "are the same; check the pin numbers (BCM) in [indicator]."
+        ) from None
     problem = None
     try:
         display = open_display(settings, mock)
     except NoDisplayError as e:
         display, problem = None, e
         log.warning("%s", e)
-    return Hardware(factory, lights, button, display, BRIGHT.get(settings.oled, 0xCF), mock,
-                    problem)
+    return Hardware(factory, lights, button, display, BRIGHT.get(settings.oled, 0xCF), mock, problem)

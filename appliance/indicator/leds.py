@@ -83,8 +83,9 @@ class Lights:
                 self._board.value = steps[0][0]
                 return
             self._stop = threading.Event()
-            self._thread = threading.Thread(target=self._blink, args=(steps, self._stop),
-                                            name=f"lights-{name}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._blink, args=(steps, self._stop), name=f"lights-{name}", daemon=True
+            )
             self._thread.start()
 
     def _halt(self) -> None:

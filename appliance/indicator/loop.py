@@ -86,8 +86,7 @@ class StopFlag:
         return self
 
 
-def run(indicator: Indicator, interval: float, stop: Callable[[], bool],
-        systemd: Systemd) -> None:
+def run(indicator: Indicator, interval: float, stop: Callable[[], bool], systemd: Systemd) -> None:
     """Run the lamp test, then a pass every ``interval`` seconds until ``stop()`` is true."""
     indicator.start()
     systemd.ready()
@@ -106,11 +105,19 @@ def run(indicator: Indicator, interval: float, stop: Callable[[], bool],
     systemd.stopping()
 
 
-def serve(config: Config, read_status: Callable[[], dict[str, Any]],
-          acknowledge: Callable[[], object], *, once: bool = False,
-          preview: str | os.PathLike | None = None, interval: float = 1.0,
-          persist: bool = False, stop: Callable[[], bool] | None = None,
-          lamp_test: float = 1.0, warn: Callable[[str], None] = log.warning) -> Tick | None:
+def serve(
+    config: Config,
+    read_status: Callable[[], dict[str, Any]],
+    acknowledge: Callable[[], object],
+    *,
+    once: bool = False,
+    preview: str | os.PathLike | None = None,
+    interval: float = 1.0,
+    persist: bool = False,
+    stop: Callable[[], bool] | None = None,
+    lamp_test: float = 1.0,
+    warn: Callable[[str], None] = log.warning,
+) -> Tick | None:
     """Open the hardware of ``[indicator]`` and run: one pass with ``once``, else until stopped.
 
     With ``once`` and ``preview`` the frame is written even when no hardware is found.
@@ -131,9 +138,16 @@ def serve(config: Config, read_status: Callable[[], dict[str, Any]],
         if hardware.display is not None:
             # --once keeps its picture: it would be gone the moment the command exits.
             screen = Screen(hardware.display, bright=hardware.bright, persist=persist or once)
-        indicator = Indicator(read_status, acknowledge, Lights(hardware.lights), screen=screen,
-                              button=hardware.button, address=address, preview=preview,
-                              lamp_test=lamp_test)
+        indicator = Indicator(
+            read_status,
+            acknowledge,
+            Lights(hardware.lights),
+            screen=screen,
+            button=hardware.button,
+            address=address,
+            preview=preview,
+            lamp_test=lamp_test,
+        )
         with indicator:
             if once:
                 return indicator.tick()

@@ -51,8 +51,11 @@ def worst_table(status: dict[str, Any]) -> dict[str, Any] | None:
     def badness(t: dict[str, Any]) -> tuple[int, bool, float]:
         lag = t.get("lag_seconds")
         never = t.get("last_sync") is None and lag is None
-        return (SEVERITY.get(t.get("state"), 0), bool(t.get("frozen")),
-                math.inf if never else float(lag or 0.0))
+        return (
+            SEVERITY.get(t.get("state"), 0),
+            bool(t.get("frozen")),
+            math.inf if never else float(lag or 0.0),
+        )
 
     entries = tables(status)
     return max(entries, key=badness) if entries else None

@@ -21,9 +21,16 @@ def snapshot(shape: Shape, cursor: str = "", json_keys: dict | None = None) -> d
     """Return the contract form of a live table shape."""
     return {
         "table": shape.name,
-        "columns": [{"name": c.name, "type": c.sql_type, "kind": c.kind, "nullable": c.nullable,
-                     **({"enum": list(c.enum_labels)} if c.enum_labels else {})}
-                    for c in shape.columns],
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.sql_type,
+                "kind": c.kind,
+                "nullable": c.nullable,
+                **({"enum": list(c.enum_labels)} if c.enum_labels else {}),
+            }
+            for c in shape.columns
+        ],
         "primary_key": list(shape.primary_key),
         "cursor": cursor,
         "json_keys": {k: sorted(v) for k, v in sorted((json_keys or {}).items())},

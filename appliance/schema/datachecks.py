@@ -35,8 +35,9 @@ def json_keys(value) -> set[str]:
     return set(doc) if isinstance(doc, dict) else set()
 
 
-def check_rows(rows: Sequence[Sequence], names: list[str], key: list[str], contract: dict,
-               allowed: dict[str, set[str]]) -> list[Drift]:
+def check_rows(
+    rows: Sequence[Sequence], names: list[str], key: list[str], contract: dict, allowed: dict[str, set[str]]
+) -> list[Drift]:
     """Return one violation per (rule, column) found in ``rows`` (first example wins)."""
     found: dict[tuple[str, str], Drift] = {}
     index = {n: i for i, n in enumerate(names)}
@@ -49,19 +50,29 @@ def check_rows(rows: Sequence[Sequence], names: list[str], key: list[str], contr
         for col in not_null:
             if row[index[col]] is None and ("null_in_not_null", col) not in found:
                 found[("null_in_not_null", col)] = Drift(
-                    "null_in_not_null", col, False,
-                    f'NULL arrived in "{col}", which the contract says is NOT NULL (row {where})')
+                    "null_in_not_null",
+                    col,
+                    False,
+                    f'NULL arrived in "{col}", which the contract says is NOT NULL (row {where})',
+                )
         for col, vals in allowed.items():
             v = row[index[col]]
             if v is not None and str(v) not in vals and ("value_not_allowed", col) not in found:
                 found[("value_not_allowed", col)] = Drift(
-                    "value_not_allowed", col, False,
-                    f'"{col}" has the undocumented value {example(str(v))!r} (row {where})')
+                    "value_not_allowed",
+                    col,
+                    False,
+                    f'"{col}" has the undocumented value {example(str(v))!r} (row {where})',
+                )
         for col, ks in known_keys.items():
             extra = json_keys(row[index[col]]) - ks
             if extra and ("json_keys_changed", col) not in found:
                 found[("json_keys_changed", col)] = Drift(
-                    "json_keys_changed", col, False,
+                    "json_keys_changed",
+                    col,
+                    False,
                     f'"{col}" has JSON key(s) not seen before: '
-                    f'{example(", ".join(sorted(extra)))} (row {where})', ",".join(sorted(extra)))
+                    f"{example(', '.join(sorted(extra)))} (row {where})",
+                    ",".join(sorted(extra)),
+                )
     return list(found.values())

@@ -70,17 +70,19 @@ def _columns_diff(contract: dict, live: dict) -> list[Drift]:
     out: list[Drift] = []
     for name in list(dropped):
         pos, col = old[name]
-        twin = next((a for a in added if new[a][1]["type"] == col["type"]
-                     and new[a][0] == pos), None)
+        twin = next((a for a in added if new[a][1]["type"] == col["type"] and new[a][0] == pos), None)
         if twin:
             dropped.remove(name)
             added.remove(twin)
-            out.append(Drift("column_renamed", name, True,
-                             f'column "{name}" was renamed to "{twin}" ({col["type"]})'))
-    out += [Drift("column_dropped", n, True, f'column "{n}" ({old[n][1]["type"]}) was dropped')
-            for n in dropped]
-    out += [Drift("column_added", n, False, f'column "{n}" ({new[n][1]["type"]}) was added')
-            for n in added]
+            out.append(
+                Drift(
+                    "column_renamed", name, True, f'column "{name}" was renamed to "{twin}" ({col["type"]})'
+                )
+            )
+    out += [
+        Drift("column_dropped", n, True, f'column "{n}" ({old[n][1]["type"]}) was dropped') for n in dropped
+    ]
+    out += [Drift("column_added", n, False, f'column "{n}" ({new[n][1]["type"]}) was added') for n in added]
     for name in old.keys() & new.keys():
         out += _column_changes(name, old[name][1], new[name][1])
     return out
@@ -90,11 +92,15 @@ def _column_changes(name: str, old: dict, new: dict) -> list[Drift]:
     out = []
     if old["type"] != new["type"]:
         if is_widening(old["type"], new["type"]):
-            out.append(Drift("type_widened", name, False,
-                             f'"{name}" widened from {old["type"]} to {new["type"]}'))
+            out.append(
+                Drift("type_widened", name, False, f'"{name}" widened from {old["type"]} to {new["type"]}')
+            )
         else:
-            out.append(Drift("type_changed", name, True,
-                             f'"{name}" changed type from {old["type"]} to {new["type"]}'))
+            out.append(
+                Drift(
+                    "type_changed", name, True, f'"{name}" changed type from {old["type"]} to {new["type"]}'
+                )
+            )
     if old["nullable"] != new["nullable"]:
         if new["nullable"]:
             out.append(Drift("not_null_dropped", name, False, f'"{name}" may now be NULL'))
@@ -105,35 +111,59 @@ def _column_changes(name: str, old: dict, new: dict) -> list[Drift]:
         gone = [x for x in old_labels if x not in new_labels]
         more = [x for x in new_labels if x not in old_labels]
         if gone:
-            out.append(Drift("enum_label_removed", name, True,
-                             f'"{name}" lost enum label(s): {", ".join(gone)}'))
+            out.append(
+                Drift("enum_label_removed", name, True, f'"{name}" lost enum label(s): {", ".join(gone)}')
+            )
         if more:
-            out.append(Drift("enum_label_added", name, False,
-                             f'"{name}" gained enum label(s): {", ".join(more)}'))
+            out.append(
+                Drift("enum_label_added", name, False, f'"{name}" gained enum label(s): {", ".join(more)}')
+            )
     return out
 
 
 def compare(contract: dict, live: dict | None, cursor: str = "") -> list[Drift]:
     """Return every difference between the contract and the live table (None: dropped)."""
     if live is None:
-        return [Drift("table_dropped", "", True,
-                      f"table {contract['table']} no longer exists at the source "
-                      f"(dropped or renamed, or the role lost access)")]
+        return [
+            Drift(
+                "table_dropped",
+                "",
+                True,
+                f"table {contract['table']} no longer exists at the source "
+                f"(dropped or renamed, or the role lost access)",
+            )
+        ]
     out = _columns_diff(contract, live)
     if contract.get("primary_key") != live.get("primary_key"):
-        out.append(Drift("primary_key_changed", ",".join(live.get("primary_key", [])), True,
-                         f"primary key changed from ({', '.join(contract.get('primary_key', []))}) "
-                         f"to ({', '.join(live.get('primary_key', []))})"))
+        out.append(
+            Drift(
+                "primary_key_changed",
+                ",".join(live.get("primary_key", [])),
+                True,
+                f"primary key changed from ({', '.join(contract.get('primary_key', []))}) "
+                f"to ({', '.join(live.get('primary_key', []))})",
+            )
+        )
     if cursor:
-        touched = [d for d in out if d.column == cursor and d.breaking
-                   and d.kind in ("column_dropped", "column_renamed", "type_changed")]
+        touched = [
+            d
+            for d in out
+            if d.column == cursor
+            and d.breaking
+            and d.kind in ("column_dropped", "column_renamed", "type_changed")
+        ]
         for d in touched:
-            out.append(Drift("cursor_changed", cursor, True,
-                             f'the cursor column "{cursor}" was affected: {d.detail}'))
+            out.append(
+                Drift(
+                    "cursor_changed", cursor, True, f'the cursor column "{cursor}" was affected: {d.detail}'
+                )
+            )
     return out
 
 
 def new_tables(known: list[str], live: list[str], configured: list[str]) -> list[Drift]:
     """Return a non-breaking drift entry per table that appeared in a configured schema."""
-    return [Drift("table_added", "", False, f"new table {name} appeared at the source", name)
-            for name in sorted(set(live) - set(known) - set(configured))]
+    return [
+        Drift("table_added", "", False, f"new table {name} appeared at the source", name)
+        for name in sorted(set(live) - set(known) - set(configured))
+    ]

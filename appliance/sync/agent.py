@@ -47,22 +47,27 @@ class PassResult:
     def summary(self) -> str:
         if self.error:
             return f"pass failed: {self.error}"
-        parts = [f"{t.name} +{t.written}/-{t.deleted}" + (" ERROR" if t.error else "")
-                 for t in self.tables]
+        parts = [f"{t.name} +{t.written}/-{t.deleted}" + (" ERROR" if t.error else "") for t in self.tables]
         return f"pass ok: {len(self.tables)} tables, {self.rows} rows changed ({', '.join(parts)})"
 
 
 def failure_kind(error: Exception) -> str:
     """Return which part failed, for the status reason: tunnel, hostkey, login, ..."""
-    for cls, kind in ((HostKeyError, "hostkey"), (TunnelError, "tunnel"), (LoginError, "login"),
-                      (SourceError, "database"), (SecretError, "secret")):
+    for cls, kind in (
+        (HostKeyError, "hostkey"),
+        (TunnelError, "tunnel"),
+        (LoginError, "login"),
+        (SourceError, "database"),
+        (SecretError, "secret"),
+    ):
         if isinstance(error, cls):
             return kind
     return "replica"
 
 
-def run_once(config: Config, link, replica: Replica, store: StateStore,
-             tick: Callable[[], None] = lambda: None) -> PassResult:
+def run_once(
+    config: Config, link, replica: Replica, store: StateStore, tick: Callable[[], None] = lambda: None
+) -> PassResult:
     """Sync every configured table once and record the outcome in the state store."""
     result = PassResult(started=iso(utcnow()))
     error, replay_lag = None, None
@@ -74,8 +79,9 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
         verdicts = guard.check(shapes, schema_tables)
         replay_lag = source.replay_lag()
         for table in config.tables:
-            result.tables.append(_sync_table(config, source, replica, guard, shapes,
-                                             verdicts[table.name], table, tick))
+            result.tables.append(
+                _sync_table(config, source, replica, guard, shapes, verdicts[table.name], table, tick)
+            )
         result.ok = not any(t.error for t in result.tables)
     except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
         error = e
@@ -83,8 +89,16 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
     result.finished = iso(utcnow())
     record_source(config, store, link, error, replay_lag, now=result.finished, update=False)
     for t in result.tables:
-        store.record_table(t.name, t.replica_name, last_sync=t.last_sync, rows=t.rows,
-                           synced=t.written, error=t.error, note=t.note, now=result.finished)
+        store.record_table(
+            t.name,
+            t.replica_name,
+            last_sync=t.last_sync,
+            rows=t.rows,
+            synced=t.written,
+            error=t.error,
+            note=t.note,
+            now=result.finished,
+        )
     store.run(result.started, result.finished, result.ok, result.rows, result.summary())
     health.update(config, store, now=result.finished)
     return result
@@ -93,41 +107,65 @@ def run_once(config: Config, link, replica: Replica, store: StateStore,
 def _sync_table(config, source, replica, guard, shapes, verdict, table, tick) -> TableResult:
     shape = shapes.get(table.name)
     if verdict.frozen:
-        return TableResult(table.name, table.replica_name,
-                           note="frozen by schema drift: the last good data is kept; "
-                                "accept the change (appliance schema accept) to resume")
+        return TableResult(
+            table.name,
+            table.replica_name,
+            note="frozen by schema drift: the last good data is kept; "
+            "accept the change (appliance schema accept) to resume",
+        )
     if shape is None:
-        return TableResult(table.name, table.replica_name,
-                           error=f"table {table.name} does not exist at the source (or the role "
-                                 f"may not see it). Check tables.name, or grant SELECT.")
+        return TableResult(
+            table.name,
+            table.replica_name,
+            error=f"table {table.name} does not exist at the source (or the role "
+            f"may not see it). Check tables.name, or grant SELECT.",
+        )
     try:
         plan = make_plan(table, shape, source.is_postgres, only=verdict.columns)
         masked = [i for i, c in enumerate(plan.columns) if c.name in table.mask_columns]
         if masked:
             plan.mask = masker(mask_key(config.state_dir), masked)
         key = [k.name for k in plan.key]
-        return TableSync(source, replica, plan, config.sync, tick,
-                         lambda rows: guard.violations(table, verdict, plan.names, key, rows)).run()
+        return TableSync(
+            source,
+            replica,
+            plan,
+            config.sync,
+            tick,
+            lambda rows: guard.violations(table, verdict, plan.names, key, rows),
+        ).run()
     except (SourceError, TunnelError):
         raise  # the connection failed: the whole pass stops
     except ApplianceError as e:
         return TableResult(table.name, table.replica_name, error=str(e))
 
 
-def record_source(config: Config, store: StateStore, link, error: Exception | None,
-                  replay_lag: float | None = None, now: str | None = None,
-                  update: bool = True) -> None:
+def record_source(
+    config: Config,
+    store: StateStore,
+    link,
+    error: Exception | None,
+    replay_lag: float | None = None,
+    now: str | None = None,
+    update: bool = True,
+) -> None:
     """Record whether the source is reachable (and why not); update health if asked."""
     now = now or iso(utcnow())
     previous = store.get("source", {})
     down = error is not None
-    store.put("source", {
-        "tunnel": link.tunnel_state, "database": link.database_state,
-        "last_error": str(error) if error else "", "kind": failure_kind(error) if error else "",
-        "since": previous.get("since") if previous.get("down") == down else now,
-        "down": down, "checked_at": now,
-        "replay_lag": replay_lag if not down else previous.get("replay_lag"),
-    })
+    store.put(
+        "source",
+        {
+            "tunnel": link.tunnel_state,
+            "database": link.database_state,
+            "last_error": str(error) if error else "",
+            "kind": failure_kind(error) if error else "",
+            "since": previous.get("since") if previous.get("down") == down else now,
+            "down": down,
+            "checked_at": now,
+            "replay_lag": replay_lag if not down else previous.get("replay_lag"),
+        },
+    )
     if update:
         health.update(config, store, now=now)
 
@@ -146,8 +184,15 @@ class Agent:
     exponential backoff (at most one interval), so recovery shows within one cycle.
     """
 
-    def __init__(self, config: Config, link, replica: Replica, store: StateStore,
-                 interval: float | None = None, probe_interval: float | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        link,
+        replica: Replica,
+        store: StateStore,
+        interval: float | None = None,
+        probe_interval: float | None = None,
+    ) -> None:
         self.config, self.link, self.replica, self.store = config, link, replica, store
         self.interval = config.sync.interval if interval is None else interval
         self.probe_interval = config.sync.probe_interval if probe_interval is None else probe_interval
@@ -162,8 +207,7 @@ class Agent:
         if force or now - self._last_beat > 2:
             self._last_beat = now
             info = self.store.get("agent", {})
-            info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval,
-                        running=True)
+            info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval, running=True)
             self.store.put("agent", info)
             self.watchdog.tick()  # called per page of a copy and per pass: real work
 
@@ -178,13 +222,15 @@ class Agent:
         t0 = time.monotonic()
         result = run_once(self.config, self.link, self.replica, self.store, self.heartbeat)
         if not result.error:
+
             def tick() -> None:  # a reconciliation can take minutes: heartbeat, and stop on SIGTERM
                 self.heartbeat()
                 if self.stopping.is_set():
                     raise reconcile_mod.Stopped()
-            result.error = reconcile_mod.after_pass(self.config, self.link, self.replica,
-                                                    self.store, result.tables, force=reconcile,
-                                                    tick=tick)
+
+            result.error = reconcile_mod.after_pass(
+                self.config, self.link, self.replica, self.store, result.tables, force=reconcile, tick=tick
+            )
             result.ok = result.ok and not result.error and not any(t.error for t in result.tables)
         self.heartbeat(force=True)
         log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0)

@@ -30,8 +30,21 @@ ROWHASH_FUNCTION = "appliance_rowhash"
 _ISO = re.compile(r"(\d{4,})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z?")
 _SPECIAL = {"infinity": "7fffffffffffffff", "-infinity": "8000000000000000"}
 # Kinds whose text never holds a quote: the source need not pay for replace() on them.
-_PLAIN = frozenset({"integer", "float", "numeric", "boolean", "timestamptz", "timestamp",
-                    "date", "time", "interval", "uuid", "bytea"})
+_PLAIN = frozenset(
+    {
+        "integer",
+        "float",
+        "numeric",
+        "boolean",
+        "timestamptz",
+        "timestamp",
+        "date",
+        "time",
+        "interval",
+        "uuid",
+        "bytea",
+    }
+)
 
 
 def h64(text: str) -> int:
@@ -98,8 +111,13 @@ def _bool_text(value: Any) -> str:
     return str(int(value))
 
 
-_CONVERT = {"float": _float_text, "timestamptz": _ts_text, "timestamp": _ts_text,
-            "bytea": _bytes_text, "boolean": _bool_text}
+_CONVERT = {
+    "float": _float_text,
+    "timestamptz": _ts_text,
+    "timestamp": _ts_text,
+    "bytea": _bytes_text,
+    "boolean": _bool_text,
+}
 
 
 def _quoter(kind: str) -> Callable[[Any], str]:

@@ -31,13 +31,15 @@ def columns(replica: Replica, name: str) -> set[str]:
 
 def tag_definition(predicate: str) -> str:
     """Return the column definition of the tag for a predicate."""
-    return (f"{quote_ident(TAG)} INTEGER GENERATED ALWAYS AS "
-            f"(CASE WHEN ({predicate}) THEN 1 ELSE 0 END) VIRTUAL")
+    return (
+        f"{quote_ident(TAG)} INTEGER GENERATED ALWAYS AS (CASE WHEN ({predicate}) THEN 1 ELSE 0 END) VIRTUAL"
+    )
 
 
 def _ensure_tag(replica: Replica, table: TableSettings, name: str, have: set[str]) -> None:
-    sql = replica.db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                             (name,)).fetchone()[0]
+    sql = replica.db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()[0]
     wanted = tag_definition(table.tag) if table.tag else ""
     if TAG in have and (not wanted or wanted not in sql):
         replica.db.execute(f"ALTER TABLE {quote_ident(name)} DROP COLUMN {quote_ident(TAG)}")
@@ -46,10 +48,16 @@ def _ensure_tag(replica: Replica, table: TableSettings, name: str, have: set[str
         try:
             replica.db.execute(f"ALTER TABLE {quote_ident(name)} ADD COLUMN {wanted}")
         except sqlite3.Error as e:
-            raise ConfigError([Problem(
-                f"tag of {table.name}", f'SQLite rejected "{table.tag}" ({e})',
-                "write the predicate in SQLite syntax over the replica's columns, e.g. "
-                "created_at < '2024-01-01' (timestamps are ISO text, booleans 0/1)")]) from None
+            raise ConfigError(
+                [
+                    Problem(
+                        f"tag of {table.name}",
+                        f'SQLite rejected "{table.tag}" ({e})',
+                        "write the predicate in SQLite syntax over the replica's columns, e.g. "
+                        "created_at < '2024-01-01' (timestamps are ISO text, booleans 0/1)",
+                    )
+                ]
+            ) from None
 
 
 def ensure(replica: Replica, table: TableSettings, name: str) -> list[str]:
@@ -67,8 +75,9 @@ def live_conditions(replica: Replica, name: str) -> list[str]:
     return [f"{quote_ident(DELETED)} IS NULL"] if DELETED in columns(replica, name) else []
 
 
-def remove(replica: Replica, table: TableSettings, name: str, key: Sequence[str],
-           keys: Sequence[Sequence], now: str) -> None:
+def remove(
+    replica: Replica, table: TableSettings, name: str, key: Sequence[str], keys: Sequence[Sequence], now: str
+) -> None:
     """Delete the rows with these keys, or mark them deleted (tombstone); in a transaction."""
     if table.hard_delete_action != "tombstone":
         replica.delete(name, key, keys)
@@ -76,4 +85,6 @@ def remove(replica: Replica, table: TableSettings, name: str, key: Sequence[str]
     cond = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
     replica.db.executemany(
         f"UPDATE {quote_ident(name)} SET {quote_ident(DELETED)} = ? WHERE {cond} "
-        f"AND {quote_ident(DELETED)} IS NULL", [(now, *k) for k in keys])
+        f"AND {quote_ident(DELETED)} IS NULL",
+        [(now, *k) for k in keys],
+    )

@@ -49,8 +49,7 @@ def _entries_text(entries: list[Drift]) -> str:
 class Guard:
     """Contract, drift and data checks for one pass."""
 
-    def __init__(self, config: Config, store: StateStore, source: Source,
-                 replica: Replica) -> None:
+    def __init__(self, config: Config, store: StateStore, source: Source, replica: Replica) -> None:
         self.config, self.store, self.source, self.replica = config, store, source, replica
 
     def check(self, shapes: dict[str, Shape], schema_tables: list[str]) -> dict[str, Verdict]:
@@ -84,8 +83,10 @@ class Guard:
         verdict = Verdict(entries, contract=accepted, allowed=self._allowed(t))
         breaking = any(d.breaking for d in entries)
         verdict.frozen = bool(entries) and (
-            t.on_drift == "freeze" or (t.on_drift == "evolve" and breaking)
-            or any(d.kind in _UNSYNCABLE for d in entries))
+            t.on_drift == "freeze"
+            or (t.on_drift == "evolve" and breaking)
+            or any(d.kind in _UNSYNCABLE for d in entries)
+        )
         if t.on_drift == "ignore" and live is not None:
             verdict.columns = {c["name"] for c in accepted["columns"]}
         self.store.put(f"frozen:{t.name}", verdict.frozen)
@@ -100,8 +101,9 @@ class Guard:
         if self.store.get(key, []) != new:
             self.store.put(key, new)
             if new:
-                self.store.event("drift", f"{name}: {_entries_text(entries)}",
-                                 table=None if name == "source" else name)
+                self.store.event(
+                    "drift", f"{name}: {_entries_text(entries)}", table=None if name == "source" else name
+                )
 
     def _json_keys(self, t: TableSettings, shape: Shape) -> dict[str, list[str]]:
         out = {}
@@ -127,21 +129,20 @@ class Guard:
         st = self.replica.state(t.replica_name)
         if st is None:
             return
-        live_cols = {c["name"]: c["kind"] for c in live["columns"]
-                     if c["name"] not in t.exclude_columns}
-        gone_or_retyped = [c for c in st.columns if live_cols.get(c[0], c[2]) != c[2]
-                           or c[0] not in live_cols]
+        live_cols = {c["name"]: c["kind"] for c in live["columns"] if c["name"] not in t.exclude_columns}
+        gone_or_retyped = [
+            c for c in st.columns if live_cols.get(c[0], c[2]) != c[2] or c[0] not in live_cols
+        ]
         key = t.primary_key or live["primary_key"]
         if gone_or_retyped or st.key != list(key):
             with self.replica.transaction() as db:
                 self.replica.drop_table(t.replica_name)
-                db.execute("DELETE FROM _appliance_tables WHERE replica_name = ?",
-                           (t.replica_name,))
-            self.store.event("drift", f"{t.name}: copying the table again after an accepted "
-                                      f"breaking change", table=t.name)
+                db.execute("DELETE FROM _appliance_tables WHERE replica_name = ?", (t.replica_name,))
+            self.store.event(
+                "drift", f"{t.name}: copying the table again after an accepted breaking change", table=t.name
+            )
 
-    def violations(self, t: TableSettings, verdict: Verdict, names: list[str],
-                   key: list[str], rows) -> None:
+    def violations(self, t: TableSettings, verdict: Verdict, names: list[str], key: list[str], rows) -> None:
         """Run the data checks on rows about to be written; record new violations."""
         if verdict.contract is None or not rows:
             return

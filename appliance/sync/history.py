@@ -29,17 +29,31 @@ def ensure(replica: Replica, plan) -> None:
     """Create the history table of a plan's table if it does not exist yet."""
     clash = [k.name for k in plan.key if k.name in FIELDS]
     if clash:
-        raise ConfigError([Problem(
-            f"history of {plan.table.name}", f"key column {clash[0]} has the name of a history "
-            f"field ({', '.join(FIELDS)})", "rename the column at the source, or drop history")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"history of {plan.table.name}",
+                    f"key column {clash[0]} has the name of a history field ({', '.join(FIELDS)})",
+                    "rename the column at the source, or drop history",
+                )
+            ]
+        )
     if not plan.key:
-        raise ConfigError([Problem(f"history of {plan.table.name}", "the table has no primary key",
-                                   "set primary_key = [...] for it, or drop history")])
+        raise ConfigError(
+            [
+                Problem(
+                    f"history of {plan.table.name}",
+                    "the table has no primary key",
+                    "set primary_key = [...] for it, or drop history",
+                )
+            ]
+        )
     name = quote_ident(table_name(plan.table.replica_name))
     keys = [f"{quote_ident(k.name)} {k.replica_type}" for k in plan.key]
     replica.db.execute(
         f"CREATE TABLE IF NOT EXISTS {name} ({', '.join(keys)}, column_name TEXT NOT NULL, "
-        f"value, cursor_value TEXT, seen_at TEXT NOT NULL)")
+        f"value, cursor_value TEXT, seen_at TEXT NOT NULL)"
+    )
     index = quote_ident(f"{table_name(plan.table.replica_name)}_key")
     key_list = ", ".join(quote_ident(k.name) for k in plan.key)
     replica.db.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {name} ({key_list}, column_name)")
@@ -61,9 +75,11 @@ def record(replica: Replica, plan, rows: Sequence[Sequence], seen_at: str) -> No
     for column in tracked:
         at = names.index(column)
         # "IS" is NULL-safe equality: an unchanged value (NULL included) adds nothing.
-        sql = (f"INSERT INTO {hist} ({key_cols}, {', '.join(FIELDS)}) SELECT {marks} "
-               f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key} "
-               f"AND {quote_ident(column)} IS ?)")
+        sql = (
+            f"INSERT INTO {hist} ({key_cols}, {', '.join(FIELDS)}) SELECT {marks} "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} WHERE {same_key} "
+            f"AND {quote_ident(column)} IS ?)"
+        )
         params = []
         for row in rows:
             key = [row[i] for i in key_at]

@@ -31,21 +31,24 @@ class SourceLink:
 
     def _password(self) -> str | None:
         s = self.config.source
-        return read_secret(file=s.password_file, env=s.password_env, key="source.password",
-                           environ=self.config.environ)
+        return read_secret(
+            file=s.password_file, env=s.password_env, key="source.password", environ=self.config.environ
+        )
 
     def _open_tunnel(self) -> tuple[str, int]:
         ssh, src = self.config.ssh, self.config.source
         if self.tunnel is not None and self.tunnel.is_up():
             return "127.0.0.1", self.tunnel.local_port
         self.close()
-        password = read_secret(file=ssh.password_file, env=ssh.password_env,
-                               key="ssh.password", environ=self.config.environ)
+        password = read_secret(
+            file=ssh.password_file, env=ssh.password_env, key="ssh.password", environ=self.config.environ
+        )
         self.tunnel_state = "down"
         self.tunnel = Tunnel.from_config(ssh, src.host, src.port, password).open()
         self.tunnel_state = "up"
-        log.info("tunnel up: 127.0.0.1:%s -> %s:%s via %s", self.tunnel.local_port, src.host,
-                 src.port, ssh.host)
+        log.info(
+            "tunnel up: 127.0.0.1:%s -> %s:%s via %s", self.tunnel.local_port, src.host, src.port, ssh.host
+        )
         return "127.0.0.1", self.tunnel.local_port
 
     def source(self) -> Source:
@@ -59,11 +62,18 @@ class SourceLink:
                 host, port = self.config.source.host, self.config.source.port
             if self._source is None:
                 s = self.config.source
-                url = sa.URL.create("postgresql+psycopg2", username=s.user,
-                                    password=self._password(), host=host, port=port,
-                                    database=s.database, query={"sslmode": s.sslmode})
-                self._source = Source(url, s.statement_timeout, s.connect_timeout,
-                                      where=f"{s.host}:{s.port}/{s.database}")
+                url = sa.URL.create(
+                    "postgresql+psycopg2",
+                    username=s.user,
+                    password=self._password(),
+                    host=host,
+                    port=port,
+                    database=s.database,
+                    query={"sslmode": s.sslmode},
+                )
+                self._source = Source(
+                    url, s.statement_timeout, s.connect_timeout, where=f"{s.host}:{s.port}/{s.database}"
+                )
                 self._source.port = port
             self._source.probe()
             self.database_state = "up"
@@ -86,8 +96,10 @@ class SourceLink:
             if not self.tunnel.is_up():
                 reason = self.tunnel.exit_reason()
                 self.tunnel_state = self.database_state = "down"
-                raise TunnelError(f"{reason}. The bastion {self.config.ssh.host}:"
-                                  f"{self.config.ssh.port} may be down or unreachable.")
+                raise TunnelError(
+                    f"{reason}. The bastion {self.config.ssh.host}:"
+                    f"{self.config.ssh.port} may be down or unreachable."
+                )
         if self._source is None:
             raise SourceError("not connected to the source")
         try:

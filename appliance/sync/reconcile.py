@@ -65,12 +65,17 @@ class ReconcileResult:
     error: str | None = None
 
     def summary(self) -> str:
-        found = (f"{self.removed} gone at the source removed, {self.refetched} re-read"
-                 if self.removed or self.refetched else "no difference")
-        return (f"{self.name}: reconciled {self.source_rows} source rows with "
-                f"{self.replica_rows} replica rows: {found}; {self.queries} queries, "
-                f"{self.transferred} rows transferred ({self.keys} keys), "
-                f"{self.hashed} rows hashed here, {self.seconds:.2f}s")
+        found = (
+            f"{self.removed} gone at the source removed, {self.refetched} re-read"
+            if self.removed or self.refetched
+            else "no difference"
+        )
+        return (
+            f"{self.name}: reconciled {self.source_rows} source rows with "
+            f"{self.replica_rows} replica rows: {found}; {self.queries} queries, "
+            f"{self.transferred} rows transferred ({self.keys} keys), "
+            f"{self.hashed} rows hashed here, {self.seconds:.2f}s"
+        )
 
 
 def source_conditions(plan: Plan, pg: bool) -> list[str]:
@@ -97,7 +102,7 @@ class Stopped(ApplianceError):
 
 
 def _chunks(items: list, n: int = BATCH):
-    return [items[i:i + n] for i in range(0, len(items), n)]
+    return [items[i : i + n] for i in range(0, len(items), n)]
 
 
 def _statements(cuts: list[Cut]) -> list[list[Cut]]:
@@ -122,8 +127,9 @@ def _parts(rows: int, threshold: int, cap: int) -> int:
 class Reconciler:
     """Compare one table with the source, level by level, and repair the replica."""
 
-    def __init__(self, sync: TableSync, factor: int = FACTOR, threshold: int = THRESHOLD,
-                 first: int = FIRST) -> None:
+    def __init__(
+        self, sync: TableSync, factor: int = FACTOR, threshold: int = THRESHOLD, first: int = FIRST
+    ) -> None:
         self.sync, self.plan = sync, sync.plan
         self.factor, self.threshold, self.first = max(2, factor), max(1, threshold), max(2, first)
         source, replica, name = sync.source, sync.replica, sync.name
@@ -131,11 +137,21 @@ class Reconciler:
         # Masked columns hold a keyed hash only this appliance can compute: not compared.
         self.compared = [c for c in self.plan.columns if c.name not in self.plan.table.mask_columns]
         utf8 = source.is_postgres and source.execute("SHOW server_encoding")[0][0] == "UTF8"
-        self.src = SourceSide(source.execute, source._ident(self.plan.table), self.plan.key,
-                              source_conditions(self.plan, source.is_postgres), self.compared, utf8)
-        self.rep = ReplicaSide(lambda sql, p: replica.db.execute(sql, p).fetchall(),
-                               quote_ident(name), self.plan.key,
-                               extras.live_conditions(replica, name), extras.HASH)
+        self.src = SourceSide(
+            source.execute,
+            source._ident(self.plan.table),
+            self.plan.key,
+            source_conditions(self.plan, source.is_postgres),
+            self.compared,
+            utf8,
+        )
+        self.rep = ReplicaSide(
+            lambda sql, p: replica.db.execute(sql, p).fetchall(),
+            quote_ident(name),
+            self.plan.key,
+            extras.live_conditions(replica, name),
+            extras.HASH,
+        )
         self.integer = len(self.plan.key) == 1 and self.plan.key[0].kind == "integer"
 
     def run(self) -> ReconcileResult:
@@ -213,12 +229,15 @@ class Reconciler:
                 cut = integer_cut(n.rng, _parts(rows, self.threshold, self.factor), rows)
                 (cuts.append(cut) if cut.points else leaves.append(n.rng))
             return cuts, leaves
-        for side, mine in ((self.src, [n for n in nodes if n.src_n >= n.rep_n]),
-                           (self.rep, [n for n in nodes if n.src_n < n.rep_n])):
+        for side, mine in (
+            (self.src, [n for n in nodes if n.src_n >= n.rep_n]),
+            (self.rep, [n for n in nodes if n.src_n < n.rep_n]),
+        ):
             for batch in _chunks(mine):
-                steps = [-(-max(n.src_n, n.rep_n) //
-                           _parts(max(n.src_n, n.rep_n), self.threshold, self.factor))
-                         for n in batch]
+                steps = [
+                    -(-max(n.src_n, n.rep_n) // _parts(max(n.src_n, n.rep_n), self.threshold, self.factor))
+                    for n in batch
+                ]
                 for n, points in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
                     points = tuple(p for p in points if n.rng.lo is None or p > n.rng.lo)
                     cut = Cut(n.rng, points, rows=max(n.src_n, n.rep_n))
@@ -231,8 +250,7 @@ class Reconciler:
         for batch in _chunks(sorted(ranges, key=lambda r: () if r.lo is None else r.lo)):
             src, rep = self._both(lambda side, b=batch: side.hashes(b))
             self.result.keys += len(src)
-            self._apply({k for k in rep if k not in src},
-                        [k for k, h in src.items() if rep.get(k) != h])
+            self._apply({k for k in rep if k not in src}, [k for k, h in src.items() if rep.get(k) != h])
 
     def _remove_ranges(self, ranges: list[KeyRange]) -> None:
         """Remove every replica row of ranges the source has no row in (asking it nothing)."""
@@ -244,8 +262,9 @@ class Reconciler:
         src = self.sync.source
         cols = self.compared
         conds = source_conditions(self.plan, pg=False)
-        sql = (f"SELECT {', '.join(quote_ident(c.name) for c in cols)} "
-               f"FROM {src._ident(self.plan.table)}" + (f" WHERE {' AND '.join(conds)}" if conds else ""))
+        sql = f"SELECT {', '.join(quote_ident(c.name) for c in cols)} FROM {src._ident(self.plan.table)}" + (
+            f" WHERE {' AND '.join(conds)}" if conds else ""
+        )
         text = checksum.row_texter([c.kind for c in cols])
         at = [cols.index(k) for k in self.plan.key]
         hashes = {}
@@ -255,9 +274,11 @@ class Reconciler:
         self.src.queries, self.src.rows = 1, len(hashes)
         rep = self.rep.hashes([KeyRange()])
         self.result.source_rows, self.result.replica_rows, self.result.keys = (
-            len(hashes), len(rep), len(hashes))
-        self._apply({k for k in rep if k not in hashes},
-                    [k for k, h in hashes.items() if rep.get(k) != h])
+            len(hashes),
+            len(rep),
+            len(hashes),
+        )
+        self._apply({k for k in rep if k not in hashes}, [k for k, h in hashes.items() if rep.get(k) != h])
 
     def _apply(self, gone: set[Key], fetch: list[Key]) -> None:
         if gone:
@@ -268,9 +289,16 @@ class Reconciler:
             self.result.refetched += len(fetch)
 
 
-def reconcile_table(source: Source, replica, plan: Plan, settings, tick=lambda: None,
-                    factor: int = FACTOR, threshold: int = THRESHOLD,
-                    first: int = FIRST) -> ReconcileResult:
+def reconcile_table(
+    source: Source,
+    replica,
+    plan: Plan,
+    settings,
+    tick=lambda: None,
+    factor: int = FACTOR,
+    threshold: int = THRESHOLD,
+    first: int = FIRST,
+) -> ReconcileResult:
     """Reconcile one table now and return what it found."""
     sync = TableSync(source, replica, plan, settings, tick)
     result = Reconciler(sync, factor, threshold, first).run()
@@ -293,8 +321,15 @@ def due(store: StateStore, name: str, every: float, now=None) -> bool:
     return last is None or last + timedelta(seconds=every) <= (now or utcnow())
 
 
-def after_pass(config, link, replica, store: StateStore, tables: list[TableResult],
-               force: bool = False, tick=lambda: None) -> str | None:
+def after_pass(
+    config,
+    link,
+    replica,
+    store: StateStore,
+    tables: list[TableResult],
+    force: bool = False,
+    tick=lambda: None,
+) -> str | None:
     """Reconcile the tables that are due (all with ``force``) after a successful pass.
 
     Return an error sentence when the source failed during it (the pass then counts as
@@ -303,8 +338,13 @@ def after_pass(config, link, replica, store: StateStore, tables: list[TableResul
     for t in tables:  # a table copied whole just now is as reconciled as it gets
         if t.copied and not t.error and not force:
             store.put(f"reconciled:{t.name}", {"at": iso(utcnow()), "note": "initial copy"})
-    todo = [t for t in tables if not t.error and t.phase == "incremental"
-            and (force or due(store, t.name, config.sync.reconcile_every))]
+    todo = [
+        t
+        for t in tables
+        if not t.error
+        and t.phase == "incremental"
+        and (force or due(store, t.name, config.sync.reconcile_every))
+    ]
     if not todo:
         return None
     try:

@@ -93,8 +93,10 @@ class Replica:
     def __init__(self, url: str) -> None:
         path = sqlite_path(url)
         if path is None:
-            raise ReplicaError(f"replica.url: {sa.make_url(url).get_backend_name()} replicas are "
-                               f"planned; this version writes SQLite. Use a sqlite:/// URL.")
+            raise ReplicaError(
+                f"replica.url: {sa.make_url(url).get_backend_name()} replicas are "
+                f"planned; this version writes SQLite. Use a sqlite:/// URL."
+            )
         self.path = path
         try:
             if path not in ("", ":memory:"):
@@ -105,8 +107,10 @@ class Replica:
             self.db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
         except sqlite3.Error as e:
-            raise ReplicaError(f"replica.url: cannot open {path}: {e}. Check that the directory "
-                               f"exists and is writable by the service user.") from None
+            raise ReplicaError(
+                f"replica.url: cannot open {path}: {e}. Check that the directory "
+                f"exists and is writable by the service user."
+            ) from None
 
     def _migrate(self) -> None:
         self.db.execute("CREATE TABLE IF NOT EXISTS _appliance_migrations (version INTEGER)")
@@ -132,8 +136,9 @@ class Replica:
     # -- bookkeeping ---------------------------------------------------------------------
     def state(self, replica_name: str) -> TableState | None:
         """Return the bookkeeping of one table, or None before its first sync."""
-        row = self.db.execute("SELECT * FROM _appliance_tables WHERE replica_name = ?",
-                              (replica_name,)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM _appliance_tables WHERE replica_name = ?", (replica_name,)
+        ).fetchone()
         if row is None:
             return None
         vals = list(row)
@@ -145,10 +150,21 @@ class Replica:
         """Write the bookkeeping row (call inside the batch's transaction)."""
         self.db.execute(
             "INSERT OR REPLACE INTO _appliance_tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (st.replica_name, st.source_name, st.phase, st.cursor_value,
-             _json(st.cursor_key), _json(st.initial_key), st.initial_hw,
-             json.dumps(st.columns), json.dumps(st.key), st.last_sync, st.rows,
-             st.rows_synced_total))
+            (
+                st.replica_name,
+                st.source_name,
+                st.phase,
+                st.cursor_value,
+                _json(st.cursor_key),
+                _json(st.initial_key),
+                st.initial_hw,
+                json.dumps(st.columns),
+                json.dumps(st.key),
+                st.last_sync,
+                st.rows,
+                st.rows_synced_total,
+            ),
+        )
 
     def states(self) -> list[TableState]:
         names = [r[0] for r in self.db.execute("SELECT replica_name FROM _appliance_tables")]
@@ -163,8 +179,10 @@ class Replica:
         self.db.execute(f"CREATE TABLE {quote_ident(name)} ({', '.join(cols)})")
 
     def table_exists(self, name: str) -> bool:
-        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                               (name,)).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
+            is not None
+        )
 
     def drop_table(self, name: str) -> None:
         self.db.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
@@ -185,22 +203,26 @@ class Replica:
             if len(flat) != grouped * width:  # a short or long row must not shift the others
                 raise ValueError(f"insert into {name}: rows do not all have {width} values")
             step = per * width
-            self._many(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES {', '.join([one] * per)}",
-                       (flat[i:i + step] for i in range(0, len(flat), step)))
+            self._many(
+                f"INSERT INTO {quote_ident(name)} ({cols}) VALUES {', '.join([one] * per)}",
+                (flat[i : i + step] for i in range(0, len(flat), step)),
+            )
         if grouped < len(rows):
             self._many(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES {one}", rows[grouped:])
 
-    def upsert(self, name: str, columns: Sequence[str], key: Sequence[str],
-               rows: Iterable[Sequence[Any]]) -> None:
+    def upsert(
+        self, name: str, columns: Sequence[str], key: Sequence[str], rows: Iterable[Sequence[Any]]
+    ) -> None:
         """Insert rows or overwrite the ones with the same key (idempotent re-reads)."""
         cols = ", ".join(quote_ident(c) for c in columns)
         marks = ", ".join("?" * len(columns))
-        updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}"
-                            for c in columns if c not in key)
+        updates = ", ".join(f"{quote_ident(c)} = excluded.{quote_ident(c)}" for c in columns if c not in key)
         action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
         conflict = ", ".join(quote_ident(k) for k in key)
-        self._many(f"INSERT INTO {quote_ident(name)} ({cols}) VALUES ({marks}) "
-                   f"ON CONFLICT ({conflict}) {action}", rows)
+        self._many(
+            f"INSERT INTO {quote_ident(name)} ({cols}) VALUES ({marks}) ON CONFLICT ({conflict}) {action}",
+            rows,
+        )
 
     def delete(self, name: str, key: Sequence[str], keys: Iterable[Sequence[Any]]) -> None:
         """Delete the rows with the given key values."""
@@ -213,12 +235,16 @@ class Replica:
         step = max(1, 900 // width)  # stay under SQLite's bound-parameter limit
         cols = ", ".join(quote_ident(k) for k in key)
         for i in range(0, len(keys), step):
-            chunk = keys[i:i + step]
+            chunk = keys[i : i + step]
             one = "(" + ", ".join("?" * width) + ")"
-            where = (f"{cols} IN ({', '.join('?' * len(chunk))})" if width == 1
-                     else f"({cols}) IN (VALUES {', '.join([one] * len(chunk))})")
-            found += self.db.execute(f"SELECT count(*) FROM {quote_ident(name)} WHERE {where}",
-                                     [v for k in chunk for v in k]).fetchone()[0]
+            where = (
+                f"{cols} IN ({', '.join('?' * len(chunk))})"
+                if width == 1
+                else f"({cols}) IN (VALUES {', '.join([one] * len(chunk))})"
+            )
+            found += self.db.execute(
+                f"SELECT count(*) FROM {quote_ident(name)} WHERE {where}", [v for k in chunk for v in k]
+            ).fetchone()[0]
         return found
 
     def count(self, name: str) -> int:
@@ -229,8 +255,10 @@ class Replica:
             self.db.executemany(sql, rows)
         except sqlite3.OperationalError as e:
             if "disk" in str(e) or "full" in str(e):
-                raise ReplicaError(f"the replica's disk is full ({e}); the last good data is "
-                                   f"kept. Free space under {Path(self.path).parent}.") from None
+                raise ReplicaError(
+                    f"the replica's disk is full ({e}); the last good data is "
+                    f"kept. Free space under {Path(self.path).parent}."
+                ) from None
             raise
 
 

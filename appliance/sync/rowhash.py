@@ -30,8 +30,9 @@ def signature(cols: Sequence[Column]) -> str:
 
 def _reset_if_changed(replica: Replica, name: str, cols: Sequence[Column]) -> None:
     sig = signature(cols)
-    row = replica.db.execute("SELECT signature FROM _appliance_rowhash WHERE replica_name = ?",
-                             (name,)).fetchone()
+    row = replica.db.execute(
+        "SELECT signature FROM _appliance_rowhash WHERE replica_name = ?", (name,)
+    ).fetchone()
     if row is not None and row[0] == sig:
         return
     with replica.transaction():
@@ -39,8 +40,7 @@ def _reset_if_changed(replica: Replica, name: str, cols: Sequence[Column]) -> No
         replica.db.execute("INSERT OR REPLACE INTO _appliance_rowhash VALUES (?, ?)", (name, sig))
 
 
-def fill(replica: Replica, name: str, cols: Sequence[Column],
-         tick: Callable[[], None] = lambda: None) -> int:
+def fill(replica: Replica, name: str, cols: Sequence[Column], tick: Callable[[], None] = lambda: None) -> int:
     """Make sure every row of the table has its hash cached; return how many were hashed."""
     table = quote_ident(name)
     if HASH not in columns(replica, name):
@@ -56,7 +56,8 @@ def fill(replica: Replica, name: str, cols: Sequence[Column],
             cur = replica.db.execute(
                 f"UPDATE {table} SET {quote_ident(HASH)} = {checksum.ROWHASH_FUNCTION}({args}) "
                 f"WHERE _rowid_ >= ? AND _rowid_ < ? AND {quote_ident(HASH)} IS NULL",
-                (start, start + CHUNK))
+                (start, start + CHUNK),
+            )
             hashed += cur.rowcount
         tick()
     return hashed

@@ -53,10 +53,15 @@ class Cut:
         """Return this cut as ``n`` cuts of consecutive buckets (same buckets, more statements)."""
         edges = [self.rng.lo, *self.points, self.rng.hi]
         per = -(-(len(edges) - 1) // max(1, n))
-        return [Cut(KeyRange(edges[i], edges[min(i + per, len(edges) - 1)]),
-                    tuple(edges[i + 1:min(i + per, len(edges) - 1)]), self.step,
-                    self.rows * per // (len(edges) - 1))
-                for i in range(0, len(edges) - 1, per)]
+        return [
+            Cut(
+                KeyRange(edges[i], edges[min(i + per, len(edges) - 1)]),
+                tuple(edges[i + 1 : min(i + per, len(edges) - 1)]),
+                self.step,
+                self.rows * per // (len(edges) - 1),
+            )
+            for i in range(0, len(edges) - 1, per)
+        ]
 
 
 def integer_cut(rng: KeyRange, parts: int, rows: int = 0) -> Cut:
@@ -73,8 +78,9 @@ class Side:
     row_hash = ""
     sums: list[str] = []
 
-    def __init__(self, run: Callable[[str, list], list], table: str, key: Sequence[Column],
-                 conds: Sequence[str]) -> None:
+    def __init__(
+        self, run: Callable[[str, list], list], table: str, key: Sequence[Column], conds: Sequence[str]
+    ) -> None:
         self.run, self.table, self.key, self.conds = run, table, list(key), list(conds)
         self.queries = 0
         self.rows = 0  # result rows returned (what crossed the wire, for the source)
@@ -161,6 +167,7 @@ class Side:
                 return f"{bases[i]} + ({self.lhs(self.key[0])} - {int(cut.rng.lo[0])}) / {cut.step}"
             bounds = [None, *cut.points]
             return self.search(bounds, 0, len(cut.points), lambda j: str(bases[i] + j), params)
+
         return self.search([c.rng.lo for c in cuts], 0, len(cuts) - 1, local, params)
 
     def key_of(self, row: Sequence[Any]) -> Key:
@@ -182,8 +189,10 @@ class Side:
             n += len(cut.points) + 1
         params: list = []
         bucket = self._bucket(cuts, bases, params)
-        sql = (f"SELECT {bucket}, count(*), {', '.join(self.sums)} FROM {self.table} "
-               f"WHERE {self.where([c.rng for c in cuts], params)} GROUP BY 1")
+        sql = (
+            f"SELECT {bucket}, count(*), {', '.join(self.sums)} FROM {self.table} "
+            f"WHERE {self.where([c.rng for c in cuts], params)} GROUP BY 1"
+        )
         out: list[dict] = [{} for _ in cuts]
         slot = 0
         for row in sorted(self._query(sql, params), key=lambda r: int(r[0])):
@@ -198,15 +207,19 @@ class Side:
         params: list = []
         which = self.search([r.lo for r in ranges], 0, len(ranges) - 1, str, params)
         n = range(len(self.key))
-        inner = ", ".join([f"{self.select(c)} AS _k{i}" for i, c in zip(n, self.key, strict=True)]
-                          + [f"{self.lhs(c)} AS _o{i}" for i, c in zip(n, self.key, strict=True)])
+        inner = ", ".join(
+            [f"{self.select(c)} AS _k{i}" for i, c in zip(n, self.key, strict=True)]
+            + [f"{self.lhs(c)} AS _o{i}" for i, c in zip(n, self.key, strict=True)]
+        )
         keys = ", ".join(f"_k{i}" for i in n)
         order = ", ".join(f"_o{i}" for i in n)
         step = "CASE _n " + " ".join(f"WHEN {i} THEN {int(s)}" for i, s in enumerate(steps)) + " END"
-        sql = (f"SELECT _n, {keys} FROM (SELECT _n, {keys}, row_number() OVER (PARTITION BY _n "
-               f"ORDER BY {order}) AS _rn FROM (SELECT {which} AS _n, {inner} FROM {self.table} "
-               f"WHERE {self.where(ranges, params)}) a) b "
-               f"WHERE _rn - (_rn / {step}) * {step} = 0 ORDER BY _n, _rn")  # no %: psycopg2
+        sql = (
+            f"SELECT _n, {keys} FROM (SELECT _n, {keys}, row_number() OVER (PARTITION BY _n "
+            f"ORDER BY {order}) AS _rn FROM (SELECT {which} AS _n, {inner} FROM {self.table} "
+            f"WHERE {self.where(ranges, params)}) a) b "
+            f"WHERE _rn - (_rn / {step}) * {step} = 0 ORDER BY _n, _rn"
+        )  # no %: psycopg2
         out: list[list[Key]] = [[] for _ in ranges]
         for row in self._query(sql, params):
             out[int(row[0])].append(self.key_of(row[1:]))
@@ -226,8 +239,7 @@ class SourceSide(Side):
     def __init__(self, run, table, key, conds, columns: Sequence[Column], utf8: bool = True) -> None:
         # JIT compiling these large expressions took seconds per statement (measured: 15 s
         # against 1.1 s without); SET LOCAL lasts for the statement's own transaction.
-        super().__init__(lambda sql, params: run("SET LOCAL jit = off; " + sql, params),
-                         table, key, conds)
+        super().__init__(lambda sql, params: run("SET LOCAL jit = off; " + sql, params), table, key, conds)
         self.row_hash = checksum.pg_row_hash(columns, utf8)
         self.sums = [f"sum({self.row_hash})"]
 

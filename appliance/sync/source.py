@@ -47,24 +47,34 @@ def classify_connect_error(exc: Exception, where: str) -> SourceError:
     text = (str(orig).strip().splitlines() or [repr(orig)])[0]
     low = text.lower()
     code = getattr(orig, "pgcode", None) or ""
-    if code in ("28P01", "28000") or "password authentication failed" in low or (
-            "no password supplied" in low):
-        return LoginError(f"the database refused the login ({text}). Check source.user and the "
-                          f"password in source.password_file / source.password_env.")
+    if (
+        code in ("28P01", "28000")
+        or "password authentication failed" in low
+        or ("no password supplied" in low)
+    ):
+        return LoginError(
+            f"the database refused the login ({text}). Check source.user and the "
+            f"password in source.password_file / source.password_env."
+        )
     if code == "3D000" or ("does not exist" in low and "database" in low and not code):
         return LoginError(f"{text}. Check source.database.")
     if code == "25006":
         return SourceError(f"the source refused a write, as it must: {text}")
     if code == "57014":
-        return SourceError(f"a query hit source.statement_timeout ({text}). Raise "
-                           f"source.statement_timeout or lower sync.batch_size.")
+        return SourceError(
+            f"a query hit source.statement_timeout ({text}). Raise "
+            f"source.statement_timeout or lower sync.batch_size."
+        )
     if code[:2] in ("42", "22", "0A", "2B"):
-        return SourceSchemaError(f"the source rejected a query: {text}. Check the table's "
-                                 f"name, columns and `where` filter in the config.")
+        return SourceSchemaError(
+            f"the source rejected a query: {text}. Check the table's "
+            f"name, columns and `where` filter in the config."
+        )
     if code:
         return SourceError(f"the source failed a query ({code}): {text}")
-    return SourceError(f"database unreachable at {where}: {text}. Check source.host/source.port "
-                       f"and that the database is up.")
+    return SourceError(
+        f"database unreachable at {where}: {text}. Check source.host/source.port and that the database is up."
+    )
 
 
 def pg_session_options(statement_timeout: float) -> str:
@@ -111,8 +121,13 @@ ORDER BY 1, 12
 class Source:
     """A read-only connection to the source database (PostgreSQL, or any SQLAlchemy URL)."""
 
-    def __init__(self, url: sa.URL | str, statement_timeout: float = 60.0,
-                 connect_timeout: float = 5.0, where: str = "") -> None:
+    def __init__(
+        self,
+        url: sa.URL | str,
+        statement_timeout: float = 60.0,
+        connect_timeout: float = 5.0,
+        where: str = "",
+    ) -> None:
         url = sa.make_url(url)
         if url.drivername in ("postgresql", "postgres"):
             url = url.set(drivername="postgresql+psycopg2")  # the driver we ship
@@ -121,14 +136,17 @@ class Source:
         self.is_postgres = url.get_backend_name() == "postgresql"
         args: dict[str, Any] = {}
         if self.is_postgres:
-            args = {"connect_timeout": max(1, int(connect_timeout)),
-                    "application_name": "appliance",
-                    "options": pg_session_options(statement_timeout),
-                    "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                    "keepalives_count": 3}
+            args = {
+                "connect_timeout": max(1, int(connect_timeout)),
+                "application_name": "appliance",
+                "options": pg_session_options(statement_timeout),
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+            }
         # NullPool: one connection at a time, opened by us and closed by us.
-        self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args,
-                                       hide_parameters=True)
+        self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args, hide_parameters=True)
         self._conn = None  # raw DBAPI connection
         self._sa_conn: sa.Connection | None = None
 
@@ -181,8 +199,7 @@ class Source:
 
     def _fail(self, e: Exception):
         self.close()  # a failed statement aborts the transaction: start clean next time
-        if isinstance(e, sa.exc.DBAPIError) or type(e).__module__.split(".")[0] in (
-                "psycopg2", "sqlite3"):
+        if isinstance(e, sa.exc.DBAPIError) or type(e).__module__.split(".")[0] in ("psycopg2", "sqlite3"):
             raise classify_connect_error(e, self.where) from None
         raise e
 
@@ -198,8 +215,10 @@ class Source:
         """Return how far the source (a hot standby) is behind its primary, in seconds."""
         if not self.is_postgres:
             return None
-        rows = self._run("SELECT CASE WHEN pg_is_in_recovery() THEN "
-                         "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END")
+        rows = self._run(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN "
+            "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+        )
         return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     # -- introspection -------------------------------------------------------------------
@@ -207,22 +226,43 @@ class Source:
         """Return the Shape of every named table that exists (one catalog query)."""
         return self.describe_all(names)[0]
 
-    def describe_all(self, names: Sequence[str],
-                     schemas: Sequence[str] = ()) -> tuple[dict[str, Shape], list[str]]:
+    def describe_all(
+        self, names: Sequence[str], schemas: Sequence[str] = ()
+    ) -> tuple[dict[str, Shape], list[str]]:
         """Return the named tables' Shapes and every table in ``schemas``, in one query."""
         if not self.is_postgres:
             return self._describe_generic(names), self._tables_generic()
         shapes: dict[str, Shape] = {}
         pk: dict[str, list[tuple[int, str]]] = {}
         tables: list[str] = []
-        for (name, relkind, col, sql_type, typname, typtype, cat, notnull, generated,
-             labels, pkpos, _) in self._run(_DESCRIBE_PG, (list(names), list(schemas))):
+        for (
+            name,
+            relkind,
+            col,
+            sql_type,
+            typname,
+            typtype,
+            cat,
+            notnull,
+            generated,
+            labels,
+            pkpos,
+            _,
+        ) in self._run(_DESCRIBE_PG, (list(names), list(schemas))):
             if col is None:
                 tables.append(name)
                 continue
             shape = shapes.setdefault(name, Shape(name, [], [], relkind))
-            shape.columns.append(Column(col, sql_type, pg_kind(typname, typtype, cat),
-                                        not notnull, bool(generated), tuple(labels or ())))
+            shape.columns.append(
+                Column(
+                    col,
+                    sql_type,
+                    pg_kind(typname, typtype, cat),
+                    not notnull,
+                    bool(generated),
+                    tuple(labels or ()),
+                )
+            )
             if pkpos:
                 pk.setdefault(name, []).append((pkpos, col))
         for name, cols in pk.items():
@@ -241,15 +281,23 @@ class Source:
             table = name.split(".", 1)[1]
             if not insp.has_table(table):
                 continue
-            cols = [Column(c["name"], str(c["type"]), generic_kind(str(c["type"])),
-                           bool(c["nullable"])) for c in insp.get_columns(table)]
+            cols = [
+                Column(c["name"], str(c["type"]), generic_kind(str(c["type"])), bool(c["nullable"]))
+                for c in insp.get_columns(table)
+            ]
             pk = insp.get_pk_constraint(table).get("constrained_columns") or []
             shapes[name] = Shape(name, cols, list(pk))
         return shapes
 
     # -- reads ---------------------------------------------------------------------------
-    def read_page(self, table: TableSettings, columns: list[Column], order: list[Column],
-                  page: Page, flags: dict[str, str]) -> list[Row]:
+    def read_page(
+        self,
+        table: TableSettings,
+        columns: list[Column],
+        order: list[Column],
+        page: Page,
+        flags: dict[str, str],
+    ) -> list[Row]:
         """Return one keyset page: the columns' values, then one 0/1 value per flag."""
         sql, params = self._page_sql(table, columns, order, page, flags)
         if not self.is_postgres:
@@ -264,8 +312,10 @@ class Source:
         expr = pg_select_expr(cursor) if self.is_postgres else quote_ident(cursor.name)
         c = quote_ident(cursor.name)
         # Qualified: a bare name in ORDER BY would sort by the output column (its text form).
-        rows = self._run(f"SELECT {expr} FROM {self._ident(table)} WHERE {c} IS NOT NULL "
-                         f"ORDER BY {self._ident(table)}.{c} DESC LIMIT 1")
+        rows = self._run(
+            f"SELECT {expr} FROM {self._ident(table)} WHERE {c} IS NOT NULL "
+            f"ORDER BY {self._ident(table)}.{c} DESC LIMIT 1"
+        )
         return _generic_value(rows[0][0], cursor) if rows else None
 
     def count(self, table: TableSettings) -> int:
@@ -277,19 +327,19 @@ class Source:
     def sample(self, table: TableSettings, column: Column, limit: int = 500) -> list:
         """Return up to ``limit`` non-NULL values of a column, in replica form."""
         expr = pg_select_expr(column) if self.is_postgres else quote_ident(column.name)
-        rows = self._run(f"SELECT {expr} FROM {self._ident(table)} "
-                         f"WHERE {quote_ident(column.name)} IS NOT NULL LIMIT {int(limit)}")
+        rows = self._run(
+            f"SELECT {expr} FROM {self._ident(table)} "
+            f"WHERE {quote_ident(column.name)} IS NOT NULL LIMIT {int(limit)}"
+        )
         return [_generic_value(r[0], column) for r in rows]
 
     def distinct_values(self, ref: str, limit: int = 1000) -> set[str]:
         """Return the distinct values of "schema.table.column" (a small lookup table)."""
         schema, table, column = ref.split(".")
-        ident = (f"{quote_ident(schema)}.{quote_ident(table)}" if self.is_postgres
-                 else quote_ident(table))
+        ident = f"{quote_ident(schema)}.{quote_ident(table)}" if self.is_postgres else quote_ident(table)
         col = quote_ident(column)
         cast = f"{col}::text" if self.is_postgres else col
-        rows = self._run(f"SELECT DISTINCT {cast} FROM {ident} WHERE {col} IS NOT NULL "
-                         f"LIMIT {int(limit)}")
+        rows = self._run(f"SELECT DISTINCT {cast} FROM {ident} WHERE {col} IS NOT NULL LIMIT {int(limit)}")
         return {str(r[0]) for r in rows}
 
     def _ident(self, table: TableSettings) -> str:
@@ -308,8 +358,14 @@ class Source:
             return pg_literal_expr(col)
         return "?"
 
-    def _page_sql(self, table: TableSettings, columns: list[Column], order: list[Column],
-                  page: Page, flags: dict[str, str]) -> tuple[str, list]:
+    def _page_sql(
+        self,
+        table: TableSettings,
+        columns: list[Column],
+        order: list[Column],
+        page: Page,
+        flags: dict[str, str],
+    ) -> tuple[str, list]:
         pg = self.is_postgres
         select = [pg_select_expr(c) if pg else quote_ident(c.name) for c in columns]
         flag_exprs = dict(flags)
@@ -351,11 +407,20 @@ class Source:
 
     def _read_generic(self, sql: str, params: list, columns: list[Column], nflags: int) -> list[Row]:
         rows = self.execute(sql, params)
-        return [[_generic_value(v, c) for v, c in zip(row, columns, strict=False)]
-                + [int(f) for f in row[len(columns):]] for row in rows]
+        return [
+            [_generic_value(v, c) for v, c in zip(row, columns, strict=False)]
+            + [int(f) for f in row[len(columns) :]]
+            for row in rows
+        ]
 
-    def read_keys(self, table: TableSettings, columns: list[Column], key: list[Column],
-                  keys: Sequence[Sequence[Any]], flags: dict[str, str]) -> list[Row]:
+    def read_keys(
+        self,
+        table: TableSettings,
+        columns: list[Column],
+        key: list[Column],
+        keys: Sequence[Sequence[Any]],
+        flags: dict[str, str],
+    ) -> list[Row]:
         """Return the rows with these keys (replica form): the columns, then one 0/1 value
         per flag and a last one saying whether the row matches ``where`` (when set)."""
         pg = self.is_postgres

@@ -79,31 +79,47 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | Non
     ``only`` limits the columns to those (drift policy ``ignore``: what still fits).
     """
     names = {c.name for c in shape.columns}
-    for key_name, wanted in (("primary_key", table.primary_key), ("history", table.history),
-                             ("exclude_columns", table.exclude_columns),
-                             ("mask_columns", table.mask_columns)):
+    for key_name, wanted in (
+        ("primary_key", table.primary_key),
+        ("history", table.history),
+        ("exclude_columns", table.exclude_columns),
+        ("mask_columns", table.mask_columns),
+    ):
         missing = [c for c in wanted if c not in names]
         if missing:
-            raise SourceSchemaError(f"{table.name}: {key_name} names column(s) "
-                                    f"{', '.join(missing)} that the source table does not have.")
+            raise SourceSchemaError(
+                f"{table.name}: {key_name} names column(s) "
+                f"{', '.join(missing)} that the source table does not have."
+            )
     for key_name, col in (("cursor", table.cursor), ("soft_delete", table.soft_delete)):
         if col and col not in names:
-            raise SourceSchemaError(f"{table.name}: {key_name} = \"{col}\" is not a column of the "
-                                    f"source table (columns: {', '.join(sorted(names))}).")
-    columns = [c for c in shape.columns if c.name not in table.exclude_columns
-               and (only is None or c.name in only)]
+            raise SourceSchemaError(
+                f'{table.name}: {key_name} = "{col}" is not a column of the '
+                f"source table (columns: {', '.join(sorted(names))})."
+            )
+    columns = [
+        c for c in shape.columns if c.name not in table.exclude_columns and (only is None or c.name in only)
+    ]
     key_names = table.primary_key or shape.primary_key
     if table.cursor and not key_names:
-        raise SourceSchemaError(f"{table.name} has no primary key, which incremental sync needs "
-                                f"as a tie-breaker. Set primary_key = [...] for it in the config, "
-                                f"or remove cursor to refresh it whole.")
+        raise SourceSchemaError(
+            f"{table.name} has no primary key, which incremental sync needs "
+            f"as a tie-breaker. Set primary_key = [...] for it in the config, "
+            f"or remove cursor to refresh it whole."
+        )
     clash = set(table.mask_columns) & ({*key_names, table.cursor} - {""})
     if clash:
-        raise SourceSchemaError(f"{table.name}: mask_columns cannot hold the key or cursor column "
-                                f"({', '.join(sorted(clash))}): rows are paged by their real "
-                                f"values. Remove it from mask_columns.")
-    plan = Plan(table, columns, [shape.column(k) for k in key_names],
-                shape.column(table.cursor) if table.cursor else None)
+        raise SourceSchemaError(
+            f"{table.name}: mask_columns cannot hold the key or cursor column "
+            f"({', '.join(sorted(clash))}): rows are paged by their real "
+            f"values. Remove it from mask_columns."
+        )
+    plan = Plan(
+        table,
+        columns,
+        [shape.column(k) for k in key_names],
+        shape.column(table.cursor) if table.cursor else None,
+    )
     if table.soft_delete and table.soft_delete_action == "drop":
         col = shape.column(table.soft_delete)
         q = quote_ident(col.name)
@@ -175,9 +191,15 @@ def gc_paused() -> Iterator[None]:
 class TableSync:
     """Sync one table for one pass."""
 
-    def __init__(self, source: Source, replica: Replica, plan: Plan, settings: SyncSettings,
-                 tick: Callable[[], None] = lambda: None,
-                 inspect: Callable[[list[Row]], None] = lambda rows: None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        replica: Replica,
+        plan: Plan,
+        settings: SyncSettings,
+        tick: Callable[[], None] = lambda: None,
+        inspect: Callable[[list[Row]], None] = lambda rows: None,
+    ) -> None:
         self.source, self.replica, self.plan, self.settings = source, replica, plan, settings
         self.table = plan.table
         self.name = plan.table.replica_name
@@ -217,8 +239,20 @@ class TableSync:
             return st
         phase = "initial" if self.plan.cursor else "full"
         hw = self.source.max_cursor(self.table, self.plan.cursor) if self.plan.cursor else None
-        st = TableState(self.name, self.table.name, phase, None, None, None, hw, cols,
-                        [k.name for k in self.plan.key], None, 0, 0)
+        st = TableState(
+            self.name,
+            self.table.name,
+            phase,
+            None,
+            None,
+            None,
+            hw,
+            cols,
+            [k.name for k in self.plan.key],
+            None,
+            0,
+            0,
+        )
         with self.replica.transaction():
             self.replica.drop_table(self.name)
             self.replica.create_table(self.name, self.plan.columns, st.key)
@@ -233,8 +267,9 @@ class TableSync:
             return
         with self.replica.transaction() as db:
             for c in new:
-                db.execute(f"ALTER TABLE {quote_ident(self.name)} ADD COLUMN "
-                           f"{quote_ident(c.name)} {c.replica_type}")
+                db.execute(
+                    f"ALTER TABLE {quote_ident(self.name)} ADD COLUMN {quote_ident(c.name)} {c.replica_type}"
+                )
             st.columns = st.columns + [x for x in cols if x[0] not in known]
             self.replica.save_state(st)
         if st.phase != "initial" and self.plan.key:
@@ -251,7 +286,7 @@ class TableSync:
         n = len(key)
         for rows in prefetch(self._key_pages(cols, page)):
             with self.replica.transaction() as db:
-                db.executemany(sql, [[*r[n:n + len(new)], *r[:n]] for r in rows])
+                db.executemany(sql, [[*r[n : n + len(new)], *r[:n]] for r in rows])
         log.info("%s: backfilled %s", self.table.name, ", ".join(c.name for c in new))
 
     def _key_pages(self, cols: list[Column], page: Page):
@@ -260,7 +295,7 @@ class TableSync:
             yield rows
             if len(rows) < page.limit:
                 return
-            page.after = list(rows[-1][:len(self.plan.key)])
+            page.after = list(rows[-1][: len(self.plan.key)])
 
     # -- reading -------------------------------------------------------------------------
     def _pages(self, order: list[Column], page: Page):
@@ -270,8 +305,7 @@ class TableSync:
 
     def _fetch_pages(self, order: list[Column], page: Page):
         while True:
-            rows = self.source.read_page(self.table, self.plan.columns, order, page,
-                                         self.plan.flags)
+            rows = self.source.read_page(self.table, self.plan.columns, order, page, self.plan.flags)
             self.result.read += len(rows)
             if self.plan.mask is not None:
                 rows = self.plan.mask(rows)
@@ -293,7 +327,8 @@ class TableSync:
         keep, gone = [], []
         for row in rows:
             if (drop_at is not None and row[drop_at] in (1, "1")) or (
-                    keep_at is not None and row[keep_at] in (0, "0")):
+                keep_at is not None and row[keep_at] in (0, "0")
+            ):
                 gone.append(self.plan.key_of(row))
             else:
                 keep.append(row[:n])
@@ -350,9 +385,14 @@ class TableSync:
         upper = self.source.max_cursor(self.table, self.plan.cursor)
         if upper is None:
             return
-        page = Page(lower_bound=st.cursor_value, upper_bound=upper,
-                    lookback=self.settings.lookback, limit=self.settings.batch_size,
-                    by_cursor=True, filtered=False)
+        page = Page(
+            lower_bound=st.cursor_value,
+            upper_bound=upper,
+            lookback=self.settings.lookback,
+            limit=self.settings.batch_size,
+            by_cursor=True,
+            filtered=False,
+        )
         ci = self.plan.columns.index(self.plan.cursor)
         for rows in self._pages(order, page):
             if not rows:
@@ -367,8 +407,7 @@ class TableSync:
     def _null_cursor_rows(self, st: TableState) -> None:
         if not self.plan.cursor.nullable:
             return
-        page = Page(limit=self.settings.batch_size, filtered=False,
-                    null_cursor=self.plan.cursor.name)
+        page = Page(limit=self.settings.batch_size, filtered=False, null_cursor=self.plan.cursor.name)
         for rows in self._pages(self.plan.key, page):
             keep, gone = self._split(rows, filtered=False)
             self.inspect(keep)
@@ -382,7 +421,8 @@ class TableSync:
             raise SourceSchemaError(
                 f"{self.table.name} has {count} rows and no cursor; refreshing it whole each pass "
                 f"is refused above sync.full_refresh_max_rows = {limit}. Set cursor for it, or "
-                f"raise that limit.")
+                f"raise that limit."
+            )
         tmp = f"_appliance_tmp_{self.name}"
         with self.replica.transaction():
             self.replica.drop_table(tmp)
@@ -432,8 +472,9 @@ class TableSync:
     def refetch(self, keys: list[list], chunk: int = 500) -> None:
         """Read the rows with these keys again and write them as the incremental pass does."""
         for i in range(0, len(keys), chunk):
-            rows = self.source.read_keys(self.table, self.plan.columns, self.plan.key,
-                                         keys[i:i + chunk], self.plan.flags)
+            rows = self.source.read_keys(
+                self.table, self.plan.columns, self.plan.key, keys[i : i + chunk], self.plan.flags
+            )
             self.result.read += len(rows)
             if self.plan.mask is not None:
                 rows = self.plan.mask(rows)
@@ -448,6 +489,7 @@ class TableSync:
         self.recount = True
         with self.replica.transaction():
             self._mark_dirty()
-            extras.remove(self.replica, self.table, self.name, [k.name for k in self.plan.key],
-                          keys, iso(utcnow()))
+            extras.remove(
+                self.replica, self.table, self.name, [k.name for k in self.plan.key], keys, iso(utcnow())
+            )
         self.result.deleted += len(keys)

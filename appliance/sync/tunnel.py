@@ -49,13 +49,16 @@ def _host_entry(host: str, port: int) -> str:
 def known_keys(ssh: SSHSettings) -> dict[str, paramiko.PKey]:
     """Return {key type: key} pinned for the bastion in ssh.known_hosts."""
     import paramiko
+
     try:
         hostkeys = paramiko.HostKeys(ssh.known_hosts)
     except FileNotFoundError:
-        raise HostKeyError(f"ssh.known_hosts: {ssh.known_hosts} does not exist. Pin the "
-                           f"bastion's key: ssh-keyscan -p {ssh.port} {ssh.host} > "
-                           f"{ssh.known_hosts} (then check its fingerprint with the bastion's "
-                           f"admin).") from None
+        raise HostKeyError(
+            f"ssh.known_hosts: {ssh.known_hosts} does not exist. Pin the "
+            f"bastion's key: ssh-keyscan -p {ssh.port} {ssh.host} > "
+            f"{ssh.known_hosts} (then check its fingerprint with the bastion's "
+            f"admin)."
+        ) from None
     except (OSError, paramiko.SSHException) as e:
         raise HostKeyError(f"ssh.known_hosts: cannot read {ssh.known_hosts}: {e}") from None
     entry = hostkeys.lookup(_host_entry(ssh.host, ssh.port))
@@ -66,19 +69,25 @@ def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
     try:
         return socket.create_connection((host, port), timeout=timeout)
     except socket.gaierror as e:
-        raise TunnelError(f"ssh.host: cannot resolve bastion {host}: {e.strerror}. Check the "
-                          f"name and the Pi's DNS.") from None
+        raise TunnelError(
+            f"ssh.host: cannot resolve bastion {host}: {e.strerror}. Check the name and the Pi's DNS."
+        ) from None
     except TimeoutError:
-        raise TunnelError(f"bastion {host}:{port} did not answer within {timeout:.0f}s. Check "
-                          f"ssh.host, ssh.port and that the network allows SSH.") from None
+        raise TunnelError(
+            f"bastion {host}:{port} did not answer within {timeout:.0f}s. Check "
+            f"ssh.host, ssh.port and that the network allows SSH."
+        ) from None
     except OSError as e:
-        raise TunnelError(f"cannot reach bastion {host}:{port}: {e.strerror or e}. Check "
-                          f"ssh.host, ssh.port and that sshd runs there.") from None
+        raise TunnelError(
+            f"cannot reach bastion {host}:{port}: {e.strerror or e}. Check "
+            f"ssh.host, ssh.port and that sshd runs there."
+        ) from None
 
 
 def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
     """Return the host key the server presents (key exchange only, no authentication)."""
     import paramiko
+
     sock = _connect_socket(host, port, timeout)
     transport = paramiko.Transport(sock)
     try:
@@ -104,7 +113,8 @@ def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
         raise HostKeyError(
             f"the bastion {entry} is not in {ssh.known_hosts}; it presented {key.get_name()} "
             f"{fingerprint(key)}. Refusing to connect. If the bastion's admin confirms this "
-            f"fingerprint, add it: ssh-keyscan -p {ssh.port} {ssh.host} >> {ssh.known_hosts}")
+            f"fingerprint, add it: ssh-keyscan -p {ssh.port} {ssh.host} >> {ssh.known_hosts}"
+        )
     expected = pinned.get(key.get_name())
     if expected is None or expected.asbytes() != key.asbytes():
         want = ", ".join(f"{k.get_name()} {fingerprint(k)}" for k in pinned.values())
@@ -113,7 +123,8 @@ def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
             f"{fingerprint(key)} but {ssh.known_hosts} pins {want}. Refusing to connect. "
             f"This can be an attack; if the bastion was rebuilt, confirm the new fingerprint "
             f"with its admin, then remove the old line (ssh-keygen -R '{entry}' -f "
-            f"{ssh.known_hosts}) and add the new one.")
+            f"{ssh.known_hosts}) and add the new one."
+        )
     return key
 
 
@@ -127,11 +138,15 @@ def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
     try:
         return paramiko.PKey.from_path(path, password=passphrase)
     except paramiko.PasswordRequiredException:
-        raise SecretError(f"ssh.key_file: {path} is encrypted with a passphrase. Use a key "
-                          f"without one for the appliance (ssh-keygen -t ed25519 -N '').") from None
+        raise SecretError(
+            f"ssh.key_file: {path} is encrypted with a passphrase. Use a key "
+            f"without one for the appliance (ssh-keygen -t ed25519 -N '')."
+        ) from None
     except (paramiko.SSHException, paramiko.UnknownKeyType, ValueError, UnicodeDecodeError) as e:
-        raise SecretError(f"ssh.key_file: {path} is not a usable private key ({e}). Create "
-                          f"one with: ssh-keygen -t ed25519 -N '' -f {path}") from None
+        raise SecretError(
+            f"ssh.key_file: {path} is not a usable private key ({e}). Create "
+            f"one with: ssh-keygen -t ed25519 -N '' -f {path}"
+        ) from None
 
 
 @dataclass
@@ -153,14 +168,20 @@ class TunnelSpec:
 def _check_forwarding(transport: paramiko.Transport, spec: TunnelSpec) -> None:
     """Open one forwarded channel now, so a refused permitopen is reported at start."""
     import paramiko
+
     try:
-        chan = transport.open_channel("direct-tcpip", (spec.remote_host, spec.remote_port),
-                                      ("127.0.0.1", 0), timeout=spec.connect_timeout)
+        chan = transport.open_channel(
+            "direct-tcpip",
+            (spec.remote_host, spec.remote_port),
+            ("127.0.0.1", 0),
+            timeout=spec.connect_timeout,
+        )
     except paramiko.ChannelException as e:
         raise TunnelError(
             f"the bastion refused to forward to {spec.remote_host}:{spec.remote_port} "
             f"({e.text or e}). Check source.host/source.port as the bastion sees them, and the "
-            f"permitopen= option of the key's authorized_keys line on the bastion.") from None
+            f"permitopen= option of the key's authorized_keys line on the bastion."
+        ) from None
     except paramiko.SSHException as e:
         raise TunnelError(f"forwarding to {spec.remote_host}:{spec.remote_port} failed: {e}") from None
     chan.close()
@@ -170,8 +191,17 @@ def open_forwarder(spec: TunnelSpec):
     """Start an sshtunnel forwarder in this process and return it (caller stops it)."""
     import sshtunnel
 
-    ssh = SSHSettings(spec.host, spec.port, spec.user, spec.key_file, "", "",
-                      spec.known_hosts, spec.keepalive, spec.connect_timeout)
+    ssh = SSHSettings(
+        spec.host,
+        spec.port,
+        spec.user,
+        spec.key_file,
+        "",
+        "",
+        spec.known_hosts,
+        spec.keepalive,
+        spec.connect_timeout,
+    )
     host_key = pinned_host_key(ssh)
     pkey = load_private_key(spec.key_file) if spec.key_file else None
     quiet = logging.getLogger("appliance.sshtunnel")
@@ -202,7 +232,8 @@ def open_forwarder(spec: TunnelSpec):
             f"the bastion {spec.host}:{spec.port} refused the login of {spec.user!r} with "
             f"{'ssh.key_file ' + spec.key_file if pkey else 'the configured password'} ({e}). "
             f"Check the user and that the key's public half is in the bastion's "
-            f"authorized_keys.") from None
+            f"authorized_keys."
+        ) from None
     _send_at_once(forwarder)
     try:
         _check_forwarding(forwarder._transport, spec)
@@ -306,18 +337,35 @@ class Tunnel:
         self._proc: subprocess.Popen | None = None
 
     @classmethod
-    def from_config(cls, ssh: SSHSettings, remote_host: str, remote_port: int,
-                    password: str | None) -> Tunnel:
-        return cls(TunnelSpec(ssh.host, ssh.port, ssh.user, ssh.key_file, password,
-                              ssh.known_hosts, ssh.keepalive, ssh.connect_timeout,
-                              remote_host, remote_port))
+    def from_config(
+        cls, ssh: SSHSettings, remote_host: str, remote_port: int, password: str | None
+    ) -> Tunnel:
+        return cls(
+            TunnelSpec(
+                ssh.host,
+                ssh.port,
+                ssh.user,
+                ssh.key_file,
+                password,
+                ssh.known_hosts,
+                ssh.keepalive,
+                ssh.connect_timeout,
+                remote_host,
+                remote_port,
+            )
+        )
 
     def open(self) -> Tunnel:
         """Start the child and wait until it forwards, or raise its error."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "appliance.sync.tunnel"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            [sys.executable, "-m", "appliance.sync.tunnel"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         self._proc.stdin.write(json.dumps(self.spec.__dict__) + "\n")
         self._proc.stdin.flush()
         line = self._read_line(timeout=self.spec.connect_timeout * 3 + 5)
@@ -334,8 +382,7 @@ class Tunnel:
 
     def _read_line(self, timeout: float) -> str:
         result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self._proc.stdout.readline()),
-                                  daemon=True)
+        reader = threading.Thread(target=lambda: result.append(self._proc.stdout.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         return result[0] if result else ""

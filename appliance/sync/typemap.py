@@ -12,13 +12,31 @@ from datetime import timedelta
 from ..schema.shape import Column
 
 _PG_KINDS = {
-    "int2": "integer", "int4": "integer", "int8": "integer", "oid": "integer",
-    "float4": "float", "float8": "float", "numeric": "numeric",
-    "bool": "boolean", "timestamptz": "timestamptz", "timestamp": "timestamp",
-    "date": "date", "time": "time", "timetz": "time", "interval": "interval",
-    "uuid": "uuid", "json": "json", "jsonb": "json", "bytea": "bytea",
-    "text": "text", "varchar": "text", "bpchar": "text", "name": "text", "citext": "text",
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "oid": "integer",
+    "float4": "float",
+    "float8": "float",
+    "numeric": "numeric",
+    "bool": "boolean",
+    "timestamptz": "timestamptz",
+    "timestamp": "timestamp",
+    "date": "date",
+    "time": "time",
+    "timetz": "time",
+    "interval": "interval",
+    "uuid": "uuid",
+    "json": "json",
+    "jsonb": "json",
+    "bytea": "bytea",
+    "text": "text",
+    "varchar": "text",
+    "bpchar": "text",
+    "name": "text",
+    "citext": "text",
 }
+
 
 def pg_kind(typname: str, typtype: str, typcategory: str) -> str:
     """Return our kind for a PostgreSQL type (domains already resolved to their base)."""
@@ -40,8 +58,7 @@ def pg_select_expr(col: Column) -> str:
     k = col.kind
     if k == "timestamptz":
         # to_char gives NULL for +-infinity; keep those as their text instead of losing them.
-        return (f"coalesce(to_char({c} AT TIME ZONE 'UTC', "
-                f"'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), {c}::text)")
+        return f"coalesce(to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), {c}::text)"
     if k == "timestamp":
         return f"coalesce(to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), {c}::text)"
     if k == "boolean":
@@ -67,11 +84,22 @@ def pg_literal_expr(col: Column) -> str:
 def generic_kind(type_name: str) -> str:
     """Return our kind for a column of a non-PostgreSQL source (the SQLite demo)."""
     t = type_name.upper()
-    for marker, kind in (("INT", "integer"), ("BOOL", "boolean"), ("TIMESTAMPTZ", "timestamptz"),
-                         ("TIMESTAMP", "timestamp"), ("DATETIME", "timestamp"), ("DATE", "date"),
-                         ("NUMERIC", "numeric"), ("DECIMAL", "numeric"), ("REAL", "float"),
-                         ("FLOA", "float"), ("DOUB", "float"), ("JSON", "json"), ("BLOB", "bytea"),
-                         ("UUID", "uuid")):
+    for marker, kind in (
+        ("INT", "integer"),
+        ("BOOL", "boolean"),
+        ("TIMESTAMPTZ", "timestamptz"),
+        ("TIMESTAMP", "timestamp"),
+        ("DATETIME", "timestamp"),
+        ("DATE", "date"),
+        ("NUMERIC", "numeric"),
+        ("DECIMAL", "numeric"),
+        ("REAL", "float"),
+        ("FLOA", "float"),
+        ("DOUB", "float"),
+        ("JSON", "json"),
+        ("BLOB", "bytea"),
+        ("UUID", "uuid"),
+    ):
         if marker in t:
             return kind
     return "text"

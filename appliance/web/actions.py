@@ -56,8 +56,12 @@ def _csrf_ok(action: str) -> bool:
     except BadSignature:  # also covers an expired token
         return False
     nonce = session.get("nonce")
-    return isinstance(data, dict) and data.get("action") == action and bool(nonce) \
+    return (
+        isinstance(data, dict)
+        and data.get("action") == action
+        and bool(nonce)
         and hmac.compare_digest(str(data.get("nonce")), nonce)
+    )
 
 
 def _same(given: str, password: str) -> bool:
@@ -73,24 +77,33 @@ def _guard(action: str) -> Response | None:
             return None
         return _result("Wrong token", "The Bearer token is not the configured one.", 403)
     if not _csrf_ok(action):
-        return _result("Form expired", "This form is out of date or did not come from this "
-                       "page. Open the page again and retry.", 400)
+        return _result(
+            "Form expired",
+            "This form is out of date or did not come from this page. Open the page again and retry.",
+            400,
+        )
     if password and not _same(request.form.get("password", ""), password):
         return _result("Wrong password", "The password is not the one in web.api_token.", 403)
     return None
 
 
 def _result(title: str, message: str, code: int, back: str | None = None) -> Response:
-    body = render_template("actions/result.html", title=title, message=message,
-                           back=back or url_for("status.overview"))
+    body = render_template(
+        "actions/result.html", title=title, message=message, back=back or url_for("status.overview")
+    )
     return Response(body, code, mimetype="text/html")
 
 
 def _confirm(token_for: str, **context: Any) -> str:
     snap = site().snapshot()
-    return render_template("actions/confirm.html", status=snap.status, state=snap.state,
-                           csrf=_csrf_token(token_for), password=bool(site().password),
-                           **context)
+    return render_template(
+        "actions/confirm.html",
+        status=snap.status,
+        state=snap.state,
+        csrf=_csrf_token(token_for),
+        password=bool(site().password),
+        **context,
+    )
 
 
 @bp.get("/ack")
@@ -123,16 +136,20 @@ def accept_form(name: str) -> str:
     """Ask before accepting a table's drift, listing what would be accepted."""
     table = _table_name(name)
     entry = next(t for t in site().snapshot().status["tables"] if t["name"] == table)
-    return _confirm(f"accept:{table}", action="accept", table=entry,
-                    target=url_for(".accept", name=table))
+    return _confirm(f"accept:{table}", action="accept", table=entry, target=url_for(".accept", name=table))
 
 
 @bp.get("/accept")
 def accept_all_form() -> str:
     """Ask before accepting every change, new tables at the source included."""
     status = site().snapshot().status
-    return _confirm("accept:*", action="accept_all", tables=status["tables"],
-                    new_tables=status["source"].get("drift", []), target=url_for(".accept_all"))
+    return _confirm(
+        "accept:*",
+        action="accept_all",
+        tables=status["tables"],
+        new_tables=status["source"].get("drift", []),
+        target=url_for(".accept_all"),
+    )
 
 
 @bp.post("/accept")

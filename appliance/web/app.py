@@ -19,7 +19,7 @@ from .site import Site
 # Defence in depth behind Jinja's escaping: even injected markup could run no script.
 _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -31,8 +31,9 @@ def create_app(config: Config) -> Flask:
     app = Flask(__name__)
     # Per process: restarting the page invalidates sessions and CSRF tokens, which is fine.
     app.secret_key = secrets.token_bytes(32)
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict",
-                      MAX_CONTENT_LENGTH=64 * 1024)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict", MAX_CONTENT_LENGTH=64 * 1024
+    )
     app.extensions["appliance"] = Site(config, RenderCache(config.state_dir), _password(config))
     app.add_template_filter(_when, "when")
     app.add_template_filter(_ago, "ago")
@@ -51,11 +52,17 @@ def create_app(config: Config) -> Flask:
 
 def _password(config: Config) -> str | None:
     """Return the actions' password from [web] api_token_file / api_token_env, or None."""
-    token = read_secret(file=config.web.api_token_file, env=config.web.api_token_env,
-                        key="web.api_token", environ=config.environ)
+    token = read_secret(
+        file=config.web.api_token_file,
+        env=config.web.api_token_env,
+        key="web.api_token",
+        environ=config.environ,
+    )
     if token is not None and not token.strip():
-        raise SecretError("web.api_token: the token is empty. Write a long random string into "
-                          "the file (or variable), or unset web.api_token_file / _env.")
+        raise SecretError(
+            "web.api_token: the token is empty. Write a long random string into "
+            "the file (or variable), or unset web.api_token_file / _env."
+        )
     return token
 
 
@@ -85,8 +92,15 @@ class FastPath:
         body = self.ready(route) if route else None
         if body is None:
             return self.app(environ, start_response)
-        start_response("200 OK", [("Content-Type", route[1]), ("Content-Length", str(len(body))),
-                                  ("Cache-Control", "no-cache"), *_HEADERS.items()])
+        start_response(
+            "200 OK",
+            [
+                ("Content-Type", route[1]),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-cache"),
+                *_HEADERS.items(),
+            ],
+        )
         return [b""] if method == "HEAD" else [body]
 
 
@@ -97,17 +111,18 @@ def _secure(response: Response) -> Response:
 
 
 def _error_page(error) -> tuple[str, int]:
-    return render_template("error.html", code=error.code, title=error.name,
-                           message=error.description), error.code
+    return render_template(
+        "error.html", code=error.code, title=error.name, message=error.description
+    ), error.code
 
 
 def _unavailable(error: ApplianceError) -> tuple[str, int]:
     # The state store cannot be read: say so (as text) instead of a bare 500.
-    return render_template("error.html", code=503, title="Status unavailable",
-                           message=str(error)), 503
+    return render_template("error.html", code=503, title="Status unavailable", message=str(error)), 503
 
 
 # -- template filters: times are shown in UTC, ages relative to the reading ----------------
+
 
 def _when(value: str | datetime | None) -> str:
     """Return "2025-11-23 14:02:05 UTC" for an ISO time, "never" for None."""

@@ -58,8 +58,9 @@ class _Entry:
 class RenderCache:
     """Values (page bytes, the status document) computed once per generation."""
 
-    def __init__(self, state_dir: str | os.PathLike, period: float = PERIOD,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, state_dir: str | os.PathLike, period: float = PERIOD, clock: Callable[[], float] = time.time
+    ) -> None:
         self.state_dir = state_dir
         self._paths = store_paths(state_dir)  # built once: this runs on every request
         self.period = period
@@ -80,8 +81,7 @@ class RenderCache:
             if key != self._key:
                 # Only the clock moved: the old values hold the same data with older ages.
                 same_data = self._key is not None and key[0] == self._key[0]
-                self._stale = {n: e.value for n, e in self._entries.items()
-                               if e.ready} if same_data else {}
+                self._stale = {n: e.value for n, e in self._entries.items() if e.ready} if same_data else {}
                 self._key, self._entries = key, {}
             return self._entries.setdefault(name, _Entry()), self._stale.get(name)
 

@@ -12,8 +12,9 @@ from ..errors import ApplianceError
 
 @click.command("web")
 @click.option("--host", metavar="H", help="Address to listen on (default: [web] host).")
-@click.option("--port", type=click.IntRange(0, 65535), metavar="P",
-              help="Port to listen on (default: [web] port).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), metavar="P", help="Port to listen on (default: [web] port)."
+)
 def web(host: str | None, port: int | None) -> None:
     """Serve the status page (waitress) until stopped."""
     from .server import serve
@@ -31,5 +32,7 @@ def web(host: str | None, port: int | None) -> None:
                 f"cannot listen on {host}:{port}: the port is in use (another appliance web?). "
                 f"Stop the other process or choose another port with --port or [web] port."
             ) from None
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}. Check "
-                                   f"that [web] host is an address of this machine.") from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {e.strerror or e}. Check "
+            f"that [web] host is an address of this machine."
+        ) from None

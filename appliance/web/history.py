@@ -106,8 +106,9 @@ def window_start(now: datetime) -> datetime:
     return now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS - 1)
 
 
-def bars(status: dict, events: list[dict], passes: Passes, now: datetime,
-         interval: float) -> dict[str, list[Cell]]:
+def bars(
+    status: dict, events: list[dict], passes: Passes, now: datetime, interval: float
+) -> dict[str, list[Cell]]:
     """Return 24 cells per table of ``status``, oldest first (see the module's rules)."""
     tables = [t["name"] for t in status["tables"]]
     first = window_start(now)

@@ -32,20 +32,29 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         status = self.snap.status
-        yield GaugeMetricFamily("appliance_up", "1 when the sync agent is running.",
-                                value=1 if status["agent"]["running"] else 0)
+        yield GaugeMetricFamily(
+            "appliance_up", "1 when the sync agent is running.", value=1 if status["agent"]["running"] else 0
+        )
         # An enum, the way prometheus_client's Enum exposes one: one series per state.
-        yield StateSetMetricFamily("appliance_state", "The health state of the appliance.",
-                                   value={s: s == status["state"] for s in SEVERITY})
-        last = GaugeMetricFamily("appliance_last_success_timestamp_seconds",
-                                 "Unix time of the table's last successful sync.", labels=["table"])
-        lag = GaugeMetricFamily("appliance_lag_seconds",
-                                "How far the table may be behind the source.", labels=["table"])
-        rows = CounterMetricFamily("appliance_rows_synced", "Rows written by the sync, in total.",
-                                   labels=["table"])
-        drift = GaugeMetricFamily("appliance_schema_drift",
-                                  "Schema or data contract changes not yet accepted.",
-                                  labels=["table"])
+        yield StateSetMetricFamily(
+            "appliance_state",
+            "The health state of the appliance.",
+            value={s: s == status["state"] for s in SEVERITY},
+        )
+        last = GaugeMetricFamily(
+            "appliance_last_success_timestamp_seconds",
+            "Unix time of the table's last successful sync.",
+            labels=["table"],
+        )
+        lag = GaugeMetricFamily(
+            "appliance_lag_seconds", "How far the table may be behind the source.", labels=["table"]
+        )
+        rows = CounterMetricFamily(
+            "appliance_rows_synced", "Rows written by the sync, in total.", labels=["table"]
+        )
+        drift = GaugeMetricFamily(
+            "appliance_schema_drift", "Schema or data contract changes not yet accepted.", labels=["table"]
+        )
         for t in status["tables"]:
             name = [t["name"]]
             synced = parse_iso(t["last_sync"])

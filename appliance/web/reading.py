@@ -50,17 +50,24 @@ def reading(config: Config) -> Iterator[StateStore]:
         with StateStore(config.state_dir, readonly=True) as store:
             yield store
     except sqlite3.DatabaseError as e:
-        raise StateError(f"cannot read the state store in {config.state_dir}: {e}. Stop the "
-                         f"agent, move state.sqlite aside and start it again (it starts a "
-                         f"fresh one).") from None
+        raise StateError(
+            f"cannot read the state store in {config.state_dir}: {e}. Stop the "
+            f"agent, move state.sqlite aside and start it again (it starts a "
+            f"fresh one)."
+        ) from None
 
 
 def read_snapshot(config: Config) -> Snapshot:
     """Return the status document (exactly ``appliance status --json``) and its context."""
     with reading(config) as store:
         status = health.current_status(config)
-        return Snapshot(now=utcnow(), status=status, source=store.get("source", {}),
-                        records=store.tables(), events=store.events(EVENTS_ON_PAGE))
+        return Snapshot(
+            now=utcnow(),
+            status=status,
+            source=store.get("source", {}),
+            records=store.tables(),
+            events=store.events(EVENTS_ON_PAGE),
+        )
 
 
 def events_before(config: Config, before: int | None, limit: int = EVENT_PAGE) -> list[dict]:
@@ -88,8 +95,10 @@ def _contract(config: Config, store: StateStore, name: str) -> dict | None:
         except FileNotFoundError:
             pass
         except (OSError, ValueError) as e:
-            raise StateError(f"cannot read the contract {path}: {e}. Accept the table's schema "
-                             f"again (appliance schema accept) to rewrite it.") from None
+            raise StateError(
+                f"cannot read the contract {path}: {e}. Accept the table's schema "
+                f"again (appliance schema accept) to rewrite it."
+            ) from None
     return store.get(f"contract:{name}")
 
 
@@ -110,9 +119,11 @@ def history_inputs(config: Config, since: datetime) -> tuple[list[dict], Passes]
 
 def _state_changes(db: sqlite3.Connection, since: str) -> list[dict]:
     (last,) = db.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
-    rows = db.execute("SELECT id, at, kind, table_name, message FROM events "
-                      "WHERE id > ? AND kind = 'state' AND at >= ? ORDER BY id",
-                      (last - HISTORY_SCAN, since))
+    rows = db.execute(
+        "SELECT id, at, kind, table_name, message FROM events "
+        "WHERE id > ? AND kind = 'state' AND at >= ? ORDER BY id",
+        (last - HISTORY_SCAN, since),
+    )
     return [dict(zip(("id", "at", "kind", "table", "message"), r, strict=True)) for r in rows]
 
 
@@ -122,10 +133,14 @@ def _passes(db: sqlite3.Connection, since: str) -> Passes:
     if first is None:
         return Passes(frozenset(), None, True)
     (oldest,) = db.execute("SELECT finished FROM runs WHERE id = ?", (first,)).fetchone()
-    hours = db.execute("SELECT DISTINCT substr(finished, 1, 13) FROM runs WHERE finished >= ?",
-                       (since,)).fetchall()
-    return Passes(frozenset(datetime.fromisoformat(f"{h}:00:00+00:00") for (h,) in hours),
-                  parse_iso(oldest), last - first + 1 < RUNS_KEPT)
+    hours = db.execute(
+        "SELECT DISTINCT substr(finished, 1, 13) FROM runs WHERE finished >= ?", (since,)
+    ).fetchall()
+    return Passes(
+        frozenset(datetime.fromisoformat(f"{h}:00:00+00:00") for (h,) in hours),
+        parse_iso(oldest),
+        last - first + 1 < RUNS_KEPT,
+    )
 
 
 def hostname() -> str:

@@ -58,8 +58,7 @@ class _Dispatcher(ThreadedTaskDispatcher):
 
     def add_task(self, channel: HTTPChannel) -> None:
         request = channel.requests[0]
-        route = None if request.error else self.fast.route(request.command, request.path,
-                                                            request.query)
+        route = None if request.error else self.fast.route(request.command, request.path, request.query)
         if route is None:
             super().add_task(channel)
             return
@@ -85,8 +84,7 @@ class _Dispatcher(ThreadedTaskDispatcher):
             # A miss renders on a worker, and so do pipelined requests: nothing here may
             # wait for the output buffer to drain (no one else would send it), and with one
             # request and nothing unsent, waitress's service() never waits.
-            if (len(channel.requests) > 1 or channel.total_outbufs_len
-                    or self.fast.ready(route) is None):
+            if len(channel.requests) > 1 or channel.total_outbufs_len or self.fast.ready(route) is None:
                 super().add_task(channel)
                 continue
             try:
@@ -98,8 +96,9 @@ class _Dispatcher(ThreadedTaskDispatcher):
 class PageServer:
     """The status page on waitress, run in a background thread; ``close()`` stops it."""
 
-    def __init__(self, config: Config, host: str | None = None, port: int | None = None,
-                 threads: int = THREADS) -> None:
+    def __init__(
+        self, config: Config, host: str | None = None, port: int | None = None, threads: int = THREADS
+    ) -> None:
         host = config.web.host if host is None else host
         port = config.web.port if port is None else port
         self.app = create_app(config)
@@ -107,9 +106,15 @@ class PageServer:
         dispatcher = _Dispatcher(self.app.wsgi_app)
         try:
             # _dispatcher: waitress's hook for its own task dispatcher (there since 1.0).
-            self._server = create_server(self.app, map=self._map, host=host, port=port,
-                                         threads=threads, ident="appliance",
-                                         _dispatcher=dispatcher)
+            self._server = create_server(
+                self.app,
+                map=self._map,
+                host=host,
+                port=port,
+                threads=threads,
+                ident="appliance",
+                _dispatcher=dispatcher,
+            )
         except OSError:
             wasyncore.close_all(self._map)  # the socket and wake-up pipe made before bind()
             raise
@@ -208,14 +213,20 @@ class _Systemd:
             self.notifier.notify(message)
 
 
-def serve(config: Config, host: str | None = None, port: int | None = None,
-          threads: int = THREADS, echo: Callable[[str], None] = print) -> None:
+def serve(
+    config: Config,
+    host: str | None = None,
+    port: int | None = None,
+    threads: int = THREADS,
+    echo: Callable[[str], None] = print,
+) -> None:
     """Serve the status page until SIGTERM or Ctrl-C."""
     systemd = _Systemd()
     with _Stop() as stop, PageServer(config, host, port, threads) as server:
         server.start()
-        echo(f"Status page: {server.url} (listening on {server.host or '*'}:{server.port}, "
-             f"{threads} threads)")
+        echo(
+            f"Status page: {server.url} (listening on {server.host or '*'}:{server.port}, {threads} threads)"
+        )
         systemd.send("READY=1")
         next_pet = 0.0
         while not stop.requested:

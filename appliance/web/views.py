@@ -24,17 +24,30 @@ bp = Blueprint("status", __name__)
 REFRESH = 15  # seconds between the page's own reloads (a meta refresh: no JavaScript)
 # Drift kinds of the data checks (appliance/datachecks.py); every other kind is schema.
 DATA_CHECKS = {"null_in_not_null", "value_not_allowed", "json_keys_changed"}
-SIGNS = {"column_added": "+", "table_added": "+", "enum_label_added": "+",
-         "column_dropped": "-", "table_dropped": "-", "enum_label_removed": "-"}
-WORDS = {"ok": "OK", "lagging": "Lagging", "drift": "Schema drift", "maintenance": "Maintenance",
-         "outage": "Outage"}
+SIGNS = {
+    "column_added": "+",
+    "table_added": "+",
+    "enum_label_added": "+",
+    "column_dropped": "-",
+    "table_dropped": "-",
+    "enum_label_removed": "-",
+}
+WORDS = {
+    "ok": "OK",
+    "lagging": "Lagging",
+    "drift": "Schema drift",
+    "maintenance": "Maintenance",
+    "outage": "Outage",
+}
 
 
 # The pages polled most, by path: (cache name, content type). ``app`` serves their cached
 # bytes without entering Flask when they are ready.
-HOT = {"/": ("overview", "text/html; charset=utf-8"),
-       "/api/status": ("api", "application/json"),
-       "/metrics": ("metrics", CONTENT_TYPE)}
+HOT = {
+    "/": ("overview", "text/html; charset=utf-8"),
+    "/api/status": ("api", "application/json"),
+    "/metrics": ("metrics", CONTENT_TYPE),
+}
 
 
 def _cached(path: str, make: Callable[[], bytes]) -> Response:
@@ -45,9 +58,17 @@ def _cached(path: str, make: Callable[[], bytes]) -> Response:
 def _page(template: str, s: Site, **context) -> bytes:
     """Render a page with what every page shows (state, host, address)."""
     snap = s.snapshot()
-    return render_template(template, status=snap.status, state=snap.state, now=snap.now,
-                           words=WORDS, hostname=hostname(), address=_address(s),
-                           refresh=REFRESH, **context).encode()
+    return render_template(
+        template,
+        status=snap.status,
+        state=snap.state,
+        now=snap.now,
+        words=WORDS,
+        hostname=hostname(),
+        address=_address(s),
+        refresh=REFRESH,
+        **context,
+    ).encode()
 
 
 def _address(s: Site) -> str:
@@ -73,10 +94,16 @@ def overview() -> Response:
 
     def make() -> bytes:
         snap = s.snapshot()
-        return _page("status/overview.html", s, bars=_bars(s), source=snap.source,
-                     next_step=advice.next_step(snap.status, snap.source),
-                     events=snap.events, older=len(snap.events) == EVENTS_ON_PAGE,
-                     oled=_frame_png() is not None)
+        return _page(
+            "status/overview.html",
+            s,
+            bars=_bars(s),
+            source=snap.source,
+            next_step=advice.next_step(snap.status, snap.source),
+            events=snap.events,
+            older=len(snap.events) == EVENTS_ON_PAGE,
+            oled=_frame_png() is not None,
+        )
 
     return _cached("/", make)
 
@@ -94,10 +121,18 @@ def table(name: str) -> Response:
         entry = next(e for e in s.snapshot().status["tables"] if e["name"] == t.name)
         contract, runs = read_table(s.config, t.name)
         checks = [d for d in entry["drift"] if d.get("kind") in DATA_CHECKS or "example" in d]
-        changes = [{**d, "sign": SIGNS.get(d.get("kind"), "~")}
-                   for d in entry["drift"] if d not in checks]
-        return _page("status/table.html", s, table=entry, settings=t, contract=contract,
-                     changes=changes, checks=checks, runs=runs, cells=_bars(s)[t.name])
+        changes = [{**d, "sign": SIGNS.get(d.get("kind"), "~")} for d in entry["drift"] if d not in checks]
+        return _page(
+            "status/table.html",
+            s,
+            table=entry,
+            settings=t,
+            contract=contract,
+            changes=changes,
+            checks=checks,
+            runs=runs,
+            cells=_bars(s)[t.name],
+        )
 
     return Response(s.cache.get(("table", t.name), make, stale_ok=True), mimetype="text/html")
 
@@ -110,8 +145,7 @@ def events() -> Response:
         abort(400, description="before must be an event number.")
     s = site()
     page = events_before(s.config, int(raw) if raw else None)
-    body = _page("status/events.html", s, events=page, older=len(page) == EVENT_PAGE,
-                 first=not raw)
+    body = _page("status/events.html", s, events=page, older=len(page) == EVENT_PAGE, first=not raw)
     return Response(body, mimetype="text/html")
 
 
@@ -120,8 +154,7 @@ def api_status() -> Response:
     """The status document, exactly as ``appliance status --json`` prints it."""
     s = site()
     try:
-        return _cached("/api/status",
-                       lambda: (json.dumps(s.snapshot().status, indent=2) + "\n").encode())
+        return _cached("/api/status", lambda: (json.dumps(s.snapshot().status, indent=2) + "\n").encode())
     except ApplianceError as e:
         return Response(json.dumps({"error": str(e)}) + "\n", 503, mimetype="application/json")
 

@@ -36,8 +36,9 @@ CYCLES = 9
 def change(pg: PgCluster, rows: int, rng: random.Random) -> None:
     """Change CHANGED random rows the way an application does: new status, new updated_at."""
     ids = ", ".join(str(rng.randint(1, rows)) for _ in range(CHANGED))
-    pg.sql(f"UPDATE bench SET status = 'changed', updated_at = clock_timestamp() "
-           f"WHERE id IN ({ids})", db="sales")
+    pg.sql(
+        f"UPDATE bench SET status = 'changed', updated_at = clock_timestamp() WHERE id IN ({ids})", db="sales"
+    )
 
 
 def cycles(pg: PgCluster, sshd: Sshd, rows: int) -> tuple[list[float], float]:
@@ -47,9 +48,11 @@ def cycles(pg: PgCluster, sshd: Sshd, rows: int) -> tuple[list[float], float]:
     rng = random.Random(rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cfg = write_config(work / "bench.toml",
-                           sections(work / "state", pg, password_file(work / "pw"), sshd),
-                           [{"name": "public.bench", "cursor": "updated_at"}])
+        cfg = write_config(
+            work / "bench.toml",
+            sections(work / "state", pg, password_file(work / "pw"), sshd),
+            [{"name": "public.bench", "cursor": "updated_at"}],
+        )
         with Harness(cfg) as h:
             h.sync()  # the initial copy
             h.sync()  # warm: the first incremental pass after a copy re-reads its window
@@ -67,8 +70,10 @@ def cycles(pg: PgCluster, sshd: Sshd, rows: int) -> tuple[list[float], float]:
 
 
 def main(small: int, large: int) -> None:
-    print(f"bench_incremental: {CHANGED} changed rows per cycle, through the SSH tunnel into "
-          f"SQLite on {machine()}")
+    print(
+        f"bench_incremental: {CHANGED} changed rows per cycle, through the SSH tunnel into "
+        f"SQLite on {machine()}"
+    )
     pg = PgCluster().init().start()
     sshd = Sshd().start()
     try:
@@ -77,12 +82,16 @@ def main(small: int, large: int) -> None:
         for rows in (small, large):
             times, count = cycles(pg, sshd, rows)
             medians[rows] = statistics.median(times)
-            print(f"  {rows:>9,} rows: cycle median {medians[rows] * 1000:6.1f} ms "
-                  f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}, {CYCLES} cycles); "
-                  f"of which the replica's row count {count * 1000:.1f} ms")
+            print(
+                f"  {rows:>9,} rows: cycle median {medians[rows] * 1000:6.1f} ms "
+                f"(min {min(times) * 1000:.1f}, max {max(times) * 1000:.1f}, {CYCLES} cycles); "
+                f"of which the replica's row count {count * 1000:.1f} ms"
+            )
         ratio = medians[large] / medians[small]
-        print(f"  ratio {large:,} / {small:,} rows: {ratio:.2f}x (target <= 1.5x); "
-              f"{large:,}-row cycle {medians[large] * 1000:.0f} ms (target < 500 ms)")
+        print(
+            f"  ratio {large:,} / {small:,} rows: {ratio:.2f}x (target <= 1.5x); "
+            f"{large:,}-row cycle {medians[large] * 1000:.0f} ms (target < 500 ms)"
+        )
     finally:
         sshd.destroy()
         pg.destroy()

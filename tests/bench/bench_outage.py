@@ -61,8 +61,7 @@ def main(runs: int) -> None:
         )
         sshd.client_key.chmod(0o600)
         config = sections(work / "state", pg, password_file(work / "pw"), sshd)
-        cfg = load(write_config(work / "a.toml", config,
-                                [{"name": "public.t", "cursor": "updated_at"}]))
+        cfg = load(write_config(work / "a.toml", config, [{"name": "public.t", "cursor": "updated_at"}]))
         store, replica, link = StateStore(cfg.state_dir), Replica(cfg.replica_url), SourceLink(cfg)
         agent = Agent(cfg, link, replica, store)
         thread = threading.Thread(target=agent.run, daemon=True)

@@ -41,9 +41,11 @@ def key_copy(h: Harness) -> tuple[float, int, int]:
 
 
 def line(label: str, r) -> str:
-    return (f"    {label:<28} {r.seconds:6.2f}s | {r.transferred:>7,} rows transferred "
-            f"({r.keys:,} keys, {r.queries} queries) | {r.removed} removed, "
-            f"{r.hashed:,} rows hashed here")
+    return (
+        f"    {label:<28} {r.seconds:6.2f}s | {r.transferred:>7,} rows transferred "
+        f"({r.keys:,} keys, {r.queries} queries) | {r.removed} removed, "
+        f"{r.hashed:,} rows hashed here"
+    )
 
 
 def run(pg: PgCluster, sshd: Sshd, rows: int) -> None:
@@ -51,9 +53,11 @@ def run(pg: PgCluster, sshd: Sshd, rows: int) -> None:
     rng = random.Random(rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        cfg = write_config(work / "bench.toml",
-                           sections(work / "state", pg, password_file(work / "pw"), sshd),
-                           [{"name": "public.bench", "cursor": "updated_at"}])
+        cfg = write_config(
+            work / "bench.toml",
+            sections(work / "state", pg, password_file(work / "pw"), sshd),
+            [{"name": "public.bench", "cursor": "updated_at"}],
+        )
         with Harness(cfg) as h:
             h.sync()
             print(f"  {rows:,} rows:")
@@ -67,8 +71,10 @@ def run(pg: PgCluster, sshd: Sshd, rows: int) -> None:
                 assert result.removed == n, result.summary()
                 print(line(f"{n} deleted", result))
             seconds, keys, found = key_copy(h)
-            print(f"    {'anchor: re-copy of the keys':<28} {seconds:6.2f}s | {keys:>7,} rows "
-                  f"transferred | finds deletes only")
+            print(
+                f"    {'anchor: re-copy of the keys':<28} {seconds:6.2f}s | {keys:>7,} rows "
+                f"transferred | finds deletes only"
+            )
 
 
 def main(sizes: list[int]) -> None:

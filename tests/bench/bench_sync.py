@@ -70,13 +70,17 @@ class CpuMeter:
     """
 
     def __init__(self, pg: PgCluster, sshd: Sshd) -> None:
-        self.pids = {"postgres": int((pg.data / "postmaster.pid").read_text().split()[0]),
-                     "sshd": sshd.proc.pid}
+        self.pids = {
+            "postgres": int((pg.data / "postmaster.pid").read_text().split()[0]),
+            "sshd": sshd.proc.pid,
+        }
 
     def _now(self) -> dict[str, float]:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return {"client": usage.ru_utime + usage.ru_stime,
-                **{name: cpu_seconds(pid) for name, pid in self.pids.items()}}
+        return {
+            "client": usage.ru_utime + usage.ru_stime,
+            **{name: cpu_seconds(pid) for name, pid in self.pids.items()},
+        }
 
     def start(self) -> CpuMeter:
         self.before = self._now()
@@ -166,19 +170,31 @@ def page_round_trip(pg: PgCluster, sshd: Sshd) -> tuple[float, float]:
 
     from appliance.sync.tunnel import Tunnel, TunnelSpec
 
-    spec = TunnelSpec("127.0.0.1", sshd.port, sshd.user, str(sshd.client_key), None,
-                      str(sshd.known_hosts), 10, 10, "127.0.0.1", pg.port)
+    spec = TunnelSpec(
+        "127.0.0.1",
+        sshd.port,
+        sshd.user,
+        str(sshd.client_key),
+        None,
+        str(sshd.known_hosts),
+        10,
+        10,
+        "127.0.0.1",
+        pg.port,
+    )
     out = []
     with Tunnel(spec) as tunnel:
         for port in (tunnel.local_port, pg.port):
-            conn = psycopg2.connect(host="127.0.0.1", port=port, dbname="sales", user=RO_USER,
-                                    password=RO_PASSWORD)
+            conn = psycopg2.connect(
+                host="127.0.0.1", port=port, dbname="sales", user=RO_USER, password=RO_PASSWORD
+            )
             times = []
             with conn.cursor() as cur:
                 for i in range(31):
                     t0 = time.perf_counter()
-                    cur.execute("SELECT id, status FROM bench WHERE id > %s ORDER BY id LIMIT 2000",
-                                (i * 2000,))
+                    cur.execute(
+                        "SELECT id, status FROM bench WHERE id > %s ORDER BY id LIMIT 2000", (i * 2000,)
+                    )
                     cur.fetchall()
                     times.append(time.perf_counter() - t0)
             conn.close()
@@ -187,8 +203,10 @@ def page_round_trip(pg: PgCluster, sshd: Sshd) -> tuple[float, float]:
 
 
 def cpu_text(cpu: dict) -> str:
-    return (f"client {cpu['client']:.1f}, PostgreSQL {cpu['postgres']:.1f}, sshd {cpu['sshd']:.1f}"
-            f" = {sum(cpu.values()):.1f} s")
+    return (
+        f"client {cpu['client']:.1f}, PostgreSQL {cpu['postgres']:.1f}, sshd {cpu['sshd']:.1f}"
+        f" = {sum(cpu.values()):.1f} s"
+    )
 
 
 def main(sizes: list[int]) -> None:
@@ -209,8 +227,10 @@ def main(sizes: list[int]) -> None:
                 f"{rows / ours_s:>9,.0f} rows/s | ratio {base / ours_s:.2f}x (target >= 0.80) "
                 f"| peak RSS {rss:.0f} MB (target < 150)"
             )
-            print(f"      CPU: anchor {cpu_text(base_cpu)} (client: psql, sqlite3, ssh); "
-                  f"appliance {cpu_text(ours_cpu)} (client: the agent and its tunnel process)")
+            print(
+                f"      CPU: anchor {cpu_text(base_cpu)} (client: psql, sqlite3, ssh); "
+                f"appliance {cpu_text(ours_cpu)} (client: the agent and its tunnel process)"
+            )
         tunnel_ms, direct_ms = page_round_trip(pg, sshd)
         print(f"  one 2,000-row page: {tunnel_ms:.1f} ms through our tunnel, {direct_ms:.1f} ms direct")
     finally:

@@ -76,19 +76,33 @@ def fill(config: Config, events: int) -> None:
     now = utcnow()
     with StateStore(config.state_dir) as store:
         for i, t in enumerate(config.tables):
-            store.record_table(t.name, t.replica_name, rows=250_000 * (i + 1), synced=10**6,
-                               last_sync=iso(now - timedelta(seconds=20 + 300 * i)))
+            store.record_table(
+                t.name,
+                t.replica_name,
+                rows=250_000 * (i + 1),
+                synced=10**6,
+                last_sync=iso(now - timedelta(seconds=20 + 300 * i)),
+            )
         store.put("source", {"tunnel": "up", "database": "up", "last_error": "", "down": False})
         store.put("agent", {"running": True, "heartbeat": iso(now), "interval": 30})
         store.db.execute("BEGIN")
         # Raw inserts: the store's own event() keeps only 10,000, the benchmark wants more.
         store.db.executemany(
-            "INSERT INTO events (at, kind, table_name, message) VALUES (?, ?, ?, ?)",
-            _events(events, now))
+            "INSERT INTO events (at, kind, table_name, message) VALUES (?, ?, ?, ?)", _events(events, now)
+        )
         store.db.executemany(
             "INSERT INTO runs (started, finished, ok, rows, summary) VALUES (?, ?, ?, ?, ?)",
-            ((iso(now - timedelta(seconds=30 * i + 2)), iso(now - timedelta(seconds=30 * i)),
-              1, 5, "pass ok: 4 tables, 5 rows changed") for i in range(2000)))
+            (
+                (
+                    iso(now - timedelta(seconds=30 * i + 2)),
+                    iso(now - timedelta(seconds=30 * i)),
+                    1,
+                    5,
+                    "pass ok: 4 tables, 5 rows changed",
+                )
+                for i in range(2000)
+            ),
+        )
         store.db.execute("COMMIT")
         health.update(config, store)
 
@@ -102,8 +116,11 @@ def _events(count: int, now) -> list[tuple]:
         table = TABLES[i % len(TABLES)]
         if i % every == 0:
             up = (i // every) % 2
-            message = (f"lagging -> ok: All {len(TABLES)} tables are up to date." if up else
-                       f"ok -> lagging: {table} is 11m behind (more than warn_lag 10m).")
+            message = (
+                f"lagging -> ok: All {len(TABLES)} tables are up to date."
+                if up
+                else f"ok -> lagging: {table} is 11m behind (more than warn_lag 10m)."
+            )
             out.append((at, "state", None, message))
         else:
             out.append((at, "notify", table, f"webhook delivered (attempt {i % 3 + 1})"))
@@ -160,8 +177,9 @@ def _floor(server: PageServer, threads: int) -> Iterator[str]:
         body = response.read()
 
     def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
-                                  ("Content-Length", str(len(body)))])
+        start_response(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
     sockets: dict = {}
@@ -192,13 +210,16 @@ def measure(servers: dict[int, tuple[Config, PageServer]], seconds: int, rounds:
             for path in ("/", "/api/status"):
                 for events, (_, server) in servers.items():
                     runs.setdefault((events, path), []).append(
-                        wrk(server.local_url + path.lstrip("/"), seconds))
+                        wrk(server.local_url + path.lstrip("/"), seconds)
+                    )
             runs.setdefault((small, "floor"), []).append(wrk(floor_url, seconds))
     for _ in range(15):
         for events, (config, server) in servers.items():
-            for name, ms in (("render /", render_ms(server, "/")),
-                             ("render /api/status", render_ms(server, "/api/status")),
-                             ("events page", deep_page_ms(server, config))):
+            for name, ms in (
+                ("render /", render_ms(server, "/")),
+                ("render /api/status", render_ms(server, "/api/status")),
+                ("events page", deep_page_ms(server, config)),
+            ):
                 runs.setdefault((events, name), []).append(ms)
     server = servers[small][1]
     server.app.extensions["appliance"].cache.period = 1e-9  # render every request: the anchor
@@ -206,8 +227,9 @@ def measure(servers: dict[int, tuple[Config, PageServer]], seconds: int, rounds:
     out: dict = {}
     for (events, name), values in runs.items():
         if isinstance(values[0], dict):
-            out[(events, name)] = {k: statistics.median(v[k] for v in values)
-                                   for k in ("p50", "p99", "rps", "bad")}
+            out[(events, name)] = {
+                k: statistics.median(v[k] for v in values) for k in ("p50", "p99", "rps", "bad")
+            }
         else:
             out[(events, name)] = statistics.median(values)
     return out
@@ -219,9 +241,11 @@ def main(seconds: int, threads: int, rounds: int = 3) -> None:
     logging.getLogger("waitress").setLevel(logging.ERROR)
     if not shutil.which("wrk"):
         sys.exit("bench_web needs wrk: apt-get install wrk (scripts/bench installs it as root)")
-    print(f"bench_web: status page, {CONNECTIONS} connections (wrk), waitress {threads} "
-          f"threads (ready pages on its I/O thread), median of {rounds} runs of {seconds}s, "
-          f"on {machine()}; load average before: {os.getloadavg()[0]:.1f}")
+    print(
+        f"bench_web: status page, {CONNECTIONS} connections (wrk), waitress {threads} "
+        f"threads (ready pages on its I/O thread), median of {rounds} runs of {seconds}s, "
+        f"on {machine()}; load average before: {os.getloadavg()[0]:.1f}"
+    )
     sizes = (100, BIG_LOG)
     with tempfile.TemporaryDirectory(prefix="bench-web-") as tmp:
         servers = {}
@@ -244,28 +268,36 @@ def main(seconds: int, threads: int, rounds: int = 3) -> None:
             f = r[(events, name)]
             label = labels.get(name, name)
             bad = f", {f['bad']:.0f} non-2xx" if f["bad"] else ""
-            print(f"    {label:<26} p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  "
-                  f"{f['rps']:7.0f} req/s{bad}")
-        print(f"    one uncached render: / {r[(events, 'render /')]:.1f} ms, /api/status "
-              f"{r[(events, 'render /api/status')]:.1f} ms; an event-log page mid-log "
-              f"{r[(events, 'events page')]:.1f} ms")
+            print(
+                f"    {label:<26} p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  {f['rps']:7.0f} req/s{bad}"
+            )
+        print(
+            f"    one uncached render: / {r[(events, 'render /')]:.1f} ms, /api/status "
+            f"{r[(events, 'render /api/status')]:.1f} ms; an event-log page mid-log "
+            f"{r[(events, 'events page')]:.1f} ms"
+        )
     worst = max(r[(e, n)]["p99"] for e in sizes for n in ("/", "/api/status"))
-    print(f"  p99 worst {worst:.1f} ms (target < 50 ms): {'ok' if worst < 50 else 'MISSED'} "
-          f"(load average after: {os.getloadavg()[0]:.1f})")
+    print(
+        f"  p99 worst {worst:.1f} ms (target < 50 ms): {'ok' if worst < 50 else 'MISSED'} "
+        f"(load average after: {os.getloadavg()[0]:.1f})"
+    )
     small, big = sizes
 
     def ratio(name: str, key: str | None = None) -> float:
         a, b = r[(small, name)], r[(big, name)]
         return (b[key] / a[key]) if key else b / a
 
-    print(f"  {big:,} vs {small} events: / p99 x{ratio('/', 'p99'):.2f}, rps "
-          f"x{ratio('/', 'rps'):.2f}; uncached render x{ratio('render /'):.2f}; event page "
-          f"x{ratio('events page'):.2f}")
-    print(f"  cached vs rendered per request (anchor): / rps "
-          f"x{r[(small, '/')]['rps'] / r[(small, 'anchor /')]['rps']:.0f}, p99 "
-          f"{r[(small, 'anchor /')]['p99']:.0f} -> {r[(small, '/')]['p99']:.1f} ms")
+    print(
+        f"  {big:,} vs {small} events: / p99 x{ratio('/', 'p99'):.2f}, rps "
+        f"x{ratio('/', 'rps'):.2f}; uncached render x{ratio('render /'):.2f}; event page "
+        f"x{ratio('events page'):.2f}"
+    )
+    print(
+        f"  cached vs rendered per request (anchor): / rps "
+        f"x{r[(small, '/')]['rps'] / r[(small, 'anchor /')]['rps']:.0f}, p99 "
+        f"{r[(small, 'anchor /')]['p99']:.0f} -> {r[(small, '/')]['p99']:.1f} ms"
+    )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3,
-         int(sys.argv[2]) if len(sys.argv) > 2 else THREADS)
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3, int(sys.argv[2]) if len(sys.argv) > 2 else THREADS)

@@ -29,8 +29,10 @@ LAYOUTS = {  # FAT bits -> (partition type, boot partition sectors, mkfs.vfat op
 START = 2048
 TOOLS = ("sfdisk", "mkfs.vfat", "mkfs.ext4", "mcopy", "mtype", "mdir", "fsck.fat")
 
-CMDLINE = (b"console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 "
-           b"fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n")
+CMDLINE = (
+    b"console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 "
+    b"fsck.repair=yes rootwait quiet init=/usr/lib/raspberrypi-sys-mods/firstboot\n"
+)
 CONFIG_TXT = b"""# For more options and information see
 # http://rptl.io/configtxt
 # Some settings may impact device functionality. See link above for details
@@ -116,8 +118,17 @@ def build_image(path: Path, fat: int = 32, seeds: bool = False, form: str = "mto
     table = f"label: dos\nstart={START}, size={sectors}, type={ptype}\nstart={root_start}, type=83\n"
     run("sfdisk", "-q", str(path), input=table.encode())
     run("mkfs.vfat", *mkfs, "-n", "BOOTFS", "--offset", str(START), str(path), str(sectors // 2))
-    run("mkfs.ext4", "-q", "-F", "-L", "rootfs", "-E", f"offset={root_start * SECTOR}",
-        str(path), f"{ROOTFS_SECTORS // 2}k")
+    run(
+        "mkfs.ext4",
+        "-q",
+        "-F",
+        "-L",
+        "rootfs",
+        "-E",
+        f"offset={root_start * SECTOR}",
+        str(path),
+        f"{ROOTFS_SECTORS // 2}k",
+    )
     image = Image(path, START * SECTOR, fat)
     names = {"mtools": "cmdline.txt", "upper": "CMDLINE.TXT", "mixed": "Cmdline.txt"}
     files = {"config.txt": CONFIG_TXT, "issue.txt": ISSUE_TXT, **(SEEDS if seeds else {})}
@@ -146,8 +157,9 @@ def write_with_our_fat(image: Image, name: str, data: bytes) -> None:
 def _tools():
     missing = [t for t in TOOLS if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"missing {', '.join(missing)} (scripts/test installs dosfstools, mtools, "
-                    "fdisk, e2fsprogs)")
+        pytest.skip(
+            f"missing {', '.join(missing)} (scripts/test installs dosfstools, mtools, fdisk, e2fsprogs)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -218,8 +230,16 @@ def secrets(tmp_path_factory) -> Secrets:
     d = tmp_path_factory.mktemp("secrets")
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "admin@laptop", "-f", str(d / "login"))
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "appliance", "-f", str(d / "tunnel"))
-    s = Secrets(d, d / "appliance.toml", d / "login.pub", d / "tunnel", d / "known_hosts",
-                d / "source.password", d / "login.password", d / "wifi.password")
+    s = Secrets(
+        d,
+        d / "appliance.toml",
+        d / "login.pub",
+        d / "tunnel",
+        d / "known_hosts",
+        d / "source.password",
+        d / "login.password",
+        d / "wifi.password",
+    )
     s.config.write_text(APP_TOML)
     host_key = (d / "tunnel.pub").read_text().split()[:2]
     s.known_hosts.write_text(f"bastion.example.com {' '.join(host_key)}\n")
@@ -237,8 +257,14 @@ def full_options(secrets):
     from appliance.image import CustomizeOptions
 
     return CustomizeOptions(
-        user="admin", ssh_key_file=str(secrets.pubkey), password_file=str(secrets.password_file),
-        hostname="appliance-site1", wifi_ssid='Shop "Floor": 2.4', wifi_country="gb",
-        wifi_password_file=str(secrets.wifi_password_file), tunnel_key_file=str(secrets.tunnel_key),
+        user="admin",
+        ssh_key_file=str(secrets.pubkey),
+        password_file=str(secrets.password_file),
+        hostname="appliance-site1",
+        wifi_ssid='Shop "Floor": 2.4',
+        wifi_country="gb",
+        wifi_password_file=str(secrets.wifi_password_file),
+        tunnel_key_file=str(secrets.tunnel_key),
         known_hosts_file=str(secrets.known_hosts),
-        source_password_file=str(secrets.source_password))
+        source_password_file=str(secrets.source_password),
+    )

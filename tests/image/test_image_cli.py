@@ -10,11 +10,32 @@ from appliance.image.cli import image
 
 
 def args_for(target, s) -> list:
-    return ["customize", str(target), "--config", str(s.config), "--user", "admin",
-            "--ssh-key", str(s.pubkey), "--password-file", str(s.password_file),
-            "--hostname", "appliance-site1", "--wifi-ssid", "Shop", "--wifi-country", "DE",
-            "--wifi-password-file", str(s.wifi_password_file), "--tunnel-key", str(s.tunnel_key),
-            "--known-hosts", str(s.known_hosts), "--source-password-file", str(s.source_password)]
+    return [
+        "customize",
+        str(target),
+        "--config",
+        str(s.config),
+        "--user",
+        "admin",
+        "--ssh-key",
+        str(s.pubkey),
+        "--password-file",
+        str(s.password_file),
+        "--hostname",
+        "appliance-site1",
+        "--wifi-ssid",
+        "Shop",
+        "--wifi-country",
+        "DE",
+        "--wifi-password-file",
+        str(s.wifi_password_file),
+        "--tunnel-key",
+        str(s.tunnel_key),
+        "--known-hosts",
+        str(s.known_hosts),
+        "--source-password-file",
+        str(s.source_password),
+    ]
 
 
 def secret_values(s) -> list:
@@ -60,8 +81,10 @@ def test_cli_customize_errors_are_clean_messages(bookworm, secrets, tmp_path):
 def test_cli_customize_needs_the_config_and_existing_files(bookworm, secrets):
     result = CliRunner().invoke(image, ["customize", str(bookworm.path)])
     assert result.exit_code == 2 and "--config" in result.output
-    result = CliRunner().invoke(image, ["customize", str(bookworm.path), "--config",
-                                        str(secrets.config), "--tunnel-key", "/nonexistent"])
+    result = CliRunner().invoke(
+        image,
+        ["customize", str(bookworm.path), "--config", str(secrets.config), "--tunnel-key", "/nonexistent"],
+    )
     assert result.exit_code == 2 and "does not exist" in result.output
 
 
@@ -85,10 +108,25 @@ def test_cli_options_are_reusable_by_flash(secrets):
     def flash(**params):
         seen["options"] = options_from(params)
 
-    result = CliRunner().invoke(flash, ["--user", "admin", "--ssh-key", str(secrets.pubkey),
-                                        "--wifi-country", "fr", "--format", "cloud-init"])
+    result = CliRunner().invoke(
+        flash,
+        [
+            "--user",
+            "admin",
+            "--ssh-key",
+            str(secrets.pubkey),
+            "--wifi-country",
+            "fr",
+            "--format",
+            "cloud-init",
+        ],
+    )
     assert result.exit_code == 0, result.output
     options = seen["options"]
     assert (options.user, options.ssh_key_file, options.wifi_country, options.format) == (
-        "admin", str(secrets.pubkey), "fr", "cloud-init")
+        "admin",
+        str(secrets.pubkey),
+        "fr",
+        "cloud-init",
+    )
     assert options.password_file == "" and options.tunnel_key_file == ""

@@ -22,16 +22,37 @@ CMDLINE_WORDS = CMDLINE.decode().split()
 
 def openssl_sha512_crypt(password: str, salt: str) -> str:
     """Return the SHA-512 crypt hash as openssl computes it."""
-    return subprocess.run(["openssl", "passwd", "-6", "-salt", salt, "-stdin"], input=password,
-                          capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["openssl", "passwd", "-6", "-salt", salt, "-stdin"],
+        input=password,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def openssl_psk(ssid: str, passphrase: str) -> str:
     """Return the WPA PSK as OpenSSL's own PBKDF2 computes it."""
     out = subprocess.run(
-        ["openssl", "kdf", "-keylen", "32", "-kdfopt", "digest:SHA1",
-         "-kdfopt", f"pass:{passphrase}", "-kdfopt", f"salt:{ssid}", "-kdfopt", "iter:4096",
-         "PBKDF2"], capture_output=True, text=True, check=True).stdout
+        [
+            "openssl",
+            "kdf",
+            "-keylen",
+            "32",
+            "-kdfopt",
+            "digest:SHA1",
+            "-kdfopt",
+            f"pass:{passphrase}",
+            "-kdfopt",
+            f"salt:{ssid}",
+            "-kdfopt",
+            "iter:4096",
+            "PBKDF2",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return out.strip().replace(":", "").lower()
 
 
@@ -41,8 +62,13 @@ def assert_hash_verifies(hashed: str, password: str) -> None:
     assert openssl_sha512_crypt(password, salt) == hashed
     assert openssl_sha512_crypt(password + "x", salt) != hashed
     if shutil.which("mkpasswd"):  # a second implementation: glibc's crypt, via Debian's whois
-        out = subprocess.run(["mkpasswd", "-m", "sha-512", "-S", salt, "-s"], input=password,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            ["mkpasswd", "-m", "sha-512", "-S", salt, "-s"],
+            input=password,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert out.stdout.strip() == hashed
 
 
@@ -75,17 +101,26 @@ def test_customize_bookworm_writes_every_file(bookworm, secrets, full_options, t
     assert img.mtype("firstrun.sh") == (REPO / "image/firstrun.sh").read_bytes()
     words = one_line(img.mtype("cmdline.txt"))
     assert words == CMDLINE_WORDS + [
-        "cfg80211.ieee80211_regdom=GB", "systemd.run=/boot/firstrun.sh",
-        "systemd.run_success_action=reboot", "systemd.unit=kernel-command-line.target"]
+        "cfg80211.ieee80211_regdom=GB",
+        "systemd.run=/boot/firstrun.sh",
+        "systemd.run_success_action=reboot",
+        "systemd.unit=kernel-command-line.target",
+    ]
     assert "user-data" not in img.mdir()
     img.fsck(tmp_path)
 
 
 def test_customize_bookworm_settings_for_firstrun(bookworm, secrets, full_options, tmp_path):
     customize_target(str(bookworm.path), str(secrets.config), full_options)
-    names = ["APPLIANCE_USER", "APPLIANCE_PASSWORD_HASH", "APPLIANCE_SSH_KEYS",
-             "APPLIANCE_HOSTNAME", "APPLIANCE_WIFI_SSID", "APPLIANCE_WIFI_PSK",
-             "APPLIANCE_WIFI_COUNTRY"]
+    names = [
+        "APPLIANCE_USER",
+        "APPLIANCE_PASSWORD_HASH",
+        "APPLIANCE_SSH_KEYS",
+        "APPLIANCE_HOSTNAME",
+        "APPLIANCE_WIFI_SSID",
+        "APPLIANCE_WIFI_PSK",
+        "APPLIANCE_WIFI_COUNTRY",
+    ]
     env = sourced(bookworm.mtype("appliance/firstrun.env"), tmp_path, names)
     assert env["APPLIANCE_USER"] == "admin"
     assert env["APPLIANCE_HOSTNAME"] == "appliance-site1"
@@ -106,8 +141,13 @@ def test_customize_ships_the_source_to_install(bookworm, secrets, full_options):
     customize_target(str(bookworm.path), str(secrets.config), full_options)
     bundle = tarfile.open(fileobj=io.BytesIO(bookworm.mtype("appliance/appliance-src.tar.gz")))
     members = {m.name: m for m in bundle.getmembers()}
-    for needed in ("pyproject.toml", "scripts/install-on-pi", "systemd/appliance-sync.service",
-                   "systemd/appliance-firstboot.service", "appliance/image/fat.py"):
+    for needed in (
+        "pyproject.toml",
+        "scripts/install-on-pi",
+        "systemd/appliance-sync.service",
+        "systemd/appliance-firstboot.service",
+        "appliance/image/fat.py",
+    ):
         assert needed in members
     assert members["scripts/install-on-pi"].mode == 0o755
     assert not any(name.startswith("tests/") or "__pycache__" in name for name in members)
@@ -150,13 +190,14 @@ def test_customize_user_data_passes_cloud_init_schema(trixie, secrets, full_opti
     customize_target(str(trixie.path), str(secrets.config), full_options)
     good = tmp_path / "user-data"
     good.write_bytes(trixie.mtype("user-data"))
-    out = subprocess.run(["cloud-init", "schema", "--config-file", str(good)],
-                         capture_output=True, text=True)
+    out = subprocess.run(["cloud-init", "schema", "--config-file", str(good)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     bad = tmp_path / "bad"  # the validator does reject a wrong document
     bad.write_bytes(good.read_bytes().replace(b"ssh_pwauth: false", b"ssh_pwauth: [1]"))
-    assert subprocess.run(["cloud-init", "schema", "--config-file", str(bad)],
-                          capture_output=True).returncode != 0
+    assert (
+        subprocess.run(["cloud-init", "schema", "--config-file", str(bad)], capture_output=True).returncode
+        != 0
+    )
 
 
 @pytest.mark.skipif(shutil.which("netplan") is None, reason="netplan not installed")
@@ -167,8 +208,9 @@ def test_customize_network_config_renders_with_netplan(trixie, secrets, full_opt
     conf = netplan_dir / "50-cloud-init.yaml"
     conf.write_bytes(trixie.mtype("network-config"))
     conf.chmod(0o600)
-    subprocess.run(["netplan", "generate", "--root-dir", str(tmp_path / "root")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["netplan", "generate", "--root-dir", str(tmp_path / "root")], check=True, capture_output=True
+    )
     wpa = (tmp_path / "root/run/netplan/wpa-wlan0.conf").read_text()
     assert "country=GB" in wpa
     assert "psk=" + openssl_psk('Shop "Floor": 2.4', secrets.wifi_password) in wpa
@@ -183,7 +225,8 @@ def test_customize_without_a_login(image_cache, tmp_path, secrets, full_options,
     if seeds:
         doc = yaml.safe_load(image.mtype("user-data"))
         assert "user" not in doc and doc["runcmd"] == [
-            ["sh", "/boot/firmware/appliance/firstboot.sh", "--start"]]
+            ["sh", "/boot/firmware/appliance/firstboot.sh", "--start"]
+        ]
     else:
         env = sourced(image.mtype("appliance/firstrun.env"), tmp_path, ["APPLIANCE_USER"])
         assert env["APPLIANCE_USER"] == ""
@@ -197,8 +240,7 @@ def test_customize_drops_its_old_wifi_settings(trixie, secrets, full_options):
     assert "network-config" not in trixie.mdir()
 
 
-def test_customize_failing_midway_leaves_the_image_untouched(image_cache, tmp_path, secrets,
-                                                             full_options):
+def test_customize_failing_midway_leaves_the_image_untouched(image_cache, tmp_path, secrets, full_options):
     image = image_cache(tmp_path, 12)
     free = int(re.search(r"([\d ]+) bytes free", image.mdir()).group(1).replace(" ", ""))
     image.mcopy(bytes(free - 60 * 1024), "filler.bin", tmp_path)  # too little room left
@@ -218,10 +260,12 @@ def test_customize_key_only_login(trixie, secrets, full_options):
 # -- formats, repeats, name forms -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seeds,forced,expected", [
-    (False, "cloud-init", "cloud-init"), (True, "firstrun", "firstrun")])
-def test_customize_format_can_be_forced(image_cache, tmp_path, secrets, full_options,
-                                        seeds, forced, expected):
+@pytest.mark.parametrize(
+    "seeds,forced,expected", [(False, "cloud-init", "cloud-init"), (True, "firstrun", "firstrun")]
+)
+def test_customize_format_can_be_forced(
+    image_cache, tmp_path, secrets, full_options, seeds, forced, expected
+):
     image = image_cache(tmp_path, 32, seeds=seeds)
     options = dataclasses.replace(full_options, format=forced)
     report = customize_target(str(image.path), str(secrets.config), options)
@@ -243,8 +287,11 @@ def test_customize_twice_leaves_one_copy_of_everything(bookworm, secrets, full_o
     assert report.format == "firstrun"
     words = one_line(bookworm.mtype("cmdline.txt"))
     assert words == CMDLINE_WORDS + [
-        "cfg80211.ieee80211_regdom=GB", "systemd.run=/boot/firstrun.sh",
-        "systemd.run_success_action=reboot", "systemd.unit=kernel-command-line.target"]
+        "cfg80211.ieee80211_regdom=GB",
+        "systemd.run=/boot/firstrun.sh",
+        "systemd.run_success_action=reboot",
+        "systemd.unit=kernel-command-line.target",
+    ]
     assert bookworm.mtype("config.txt").count(b"dtparam=i2c_arm=on") == 1
     assert report.removed == ["appliance/source.password"]
     assert any("source.password" in w and "by hand" in w for w in report.warnings)
@@ -253,10 +300,10 @@ def test_customize_twice_leaves_one_copy_of_everything(bookworm, secrets, full_o
     bookworm.fsck(tmp_path)
 
 
-@pytest.mark.parametrize("form,stored", [("upper", "CMDLINE  TXT"), ("mtools", "cmdline  txt"),
-                                         ("vfat", "cmdline.txt")])
-def test_customize_keeps_cmdline_name_form(image_cache, tmp_path, secrets, full_options,
-                                           form, stored):
+@pytest.mark.parametrize(
+    "form,stored", [("upper", "CMDLINE  TXT"), ("mtools", "cmdline  txt"), ("vfat", "cmdline.txt")]
+)
+def test_customize_keeps_cmdline_name_form(image_cache, tmp_path, secrets, full_options, form, stored):
     image = image_cache(tmp_path, 32, form=form)
     customize_target(str(image.path), str(secrets.config), full_options)
     lines = [line for line in image.mdir().splitlines() if "cmdline" in line.lower()]
@@ -293,70 +340,84 @@ def test_customize_firstrun_survives_bookworms_initramfs_fixup(tmp_path):
     kept = script.read_text()
     original = (REPO / "image/firstrun.sh").read_text()
     assert original.startswith(kept)
-    tail = original[len(kept):]
+    tail = original[len(kept) :]
     assert tail.startswith('rm -f "$BOOT"/firstrun.sh\n')  # cut exactly at the clean-up
     for needed in ("set_wifi ||", 'sh "$BOOT/appliance/firstboot.sh"', 'wipe "$SETTINGS"'):
         assert needed in kept
 
 
-def test_customize_firstrun_removes_only_its_cmdline_words(bookworm, secrets, full_options,
-                                                           tmp_path):
+def test_customize_firstrun_removes_only_its_cmdline_words(bookworm, secrets, full_options, tmp_path):
     customize_target(str(bookworm.path), str(secrets.config), full_options)
     cmdline = tmp_path / "cmdline.txt"
     cmdline.write_bytes(bookworm.mtype("cmdline.txt"))
     script = (REPO / "image/firstrun.sh").read_text()
-    sed = script[script.index("sed -i -e 's| systemd\\.run="):].split(' "$BOOT')[0]
-    subprocess.run(["sh", "-c", f"{sed} cmdline.txt".replace("\\\n", " ")], cwd=tmp_path,
-                   check=True)
+    sed = script[script.index("sed -i -e 's| systemd\\.run=") :].split(' "$BOOT')[0]
+    subprocess.run(["sh", "-c", f"{sed} cmdline.txt".replace("\\\n", " ")], cwd=tmp_path, check=True)
     assert one_line(cmdline.read_bytes()) == CMDLINE_WORDS + ["cfg80211.ieee80211_regdom=GB"]
 
 
 # -- refusals ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"user": ""}, "need --user NAME"),
-    ({"user": "root"}, "cannot be used"),
-    ({"ssh_key_file": "", "password_file": ""}, "--ssh-key"),
-    ({"hostname": "not a host"}, "not a valid host name"),
-    ({"wifi_country": ""}, "--wifi-country"),
-    ({"wifi_country": "Britain"}, "two-letter country code"),
-    ({"format": "systemd"}, "--format"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"user": ""}, "need --user NAME"),
+        ({"user": "root"}, "cannot be used"),
+        ({"ssh_key_file": "", "password_file": ""}, "--ssh-key"),
+        ({"hostname": "not a host"}, "not a valid host name"),
+        ({"wifi_country": ""}, "--wifi-country"),
+        ({"wifi_country": "Britain"}, "two-letter country code"),
+        ({"format": "systemd"}, "--format"),
+    ],
+)
 def test_customize_refuses_bad_options(bookworm, secrets, full_options, change, message):
     before = bookworm.path.read_bytes()
     with pytest.raises(ImageError, match=message):
-        customize_target(str(bookworm.path), str(secrets.config),
-                         dataclasses.replace(full_options, **change))
+        customize_target(str(bookworm.path), str(secrets.config), dataclasses.replace(full_options, **change))
     assert bookworm.path.read_bytes() == before  # nothing is written before all checks pass
 
 
 def test_customize_refuses_swapped_keys(bookworm, secrets, full_options):
     with pytest.raises(ImageError, match="private key"):
-        customize_target(str(bookworm.path), str(secrets.config),
-                         dataclasses.replace(full_options, ssh_key_file=str(secrets.tunnel_key)))
+        customize_target(
+            str(bookworm.path),
+            str(secrets.config),
+            dataclasses.replace(full_options, ssh_key_file=str(secrets.tunnel_key)),
+        )
     with pytest.raises(ImageError, match="not a private key"):
-        customize_target(str(bookworm.path), str(secrets.config),
-                         dataclasses.replace(full_options, tunnel_key_file=str(secrets.pubkey)))
+        customize_target(
+            str(bookworm.path),
+            str(secrets.config),
+            dataclasses.replace(full_options, tunnel_key_file=str(secrets.pubkey)),
+        )
 
 
-def test_customize_refuses_a_short_wifi_passphrase_without_showing_it(bookworm, secrets,
-                                                                      full_options, tmp_path):
+def test_customize_refuses_a_short_wifi_passphrase_without_showing_it(
+    bookworm, secrets, full_options, tmp_path
+):
     short = tmp_path / "short"
     short.write_text("hunter2\n")
     with pytest.raises(ImageError, match="8 to 63") as caught:
-        customize_target(str(bookworm.path), str(secrets.config),
-                         dataclasses.replace(full_options, wifi_password_file=str(short)))
+        customize_target(
+            str(bookworm.path),
+            str(secrets.config),
+            dataclasses.replace(full_options, wifi_password_file=str(short)),
+        )
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize("config,message", [
-    ('key_file = "/home/pi/id_ed25519"', "can only carry files into /etc/appliance"),
-    ('key_file = "/etc/appliance/appliance.toml"', "would overwrite the config"),
-    ("[[tables]]", "invalid"),
-])
-def test_customize_refuses_configs_the_card_cannot_honour(bookworm, secrets, full_options,
-                                                          tmp_path, config, message):
+@pytest.mark.parametrize(
+    "config,message",
+    [
+        ('key_file = "/home/pi/id_ed25519"', "can only carry files into /etc/appliance"),
+        ('key_file = "/etc/appliance/appliance.toml"', "would overwrite the config"),
+        ("[[tables]]", "invalid"),
+    ],
+)
+def test_customize_refuses_configs_the_card_cannot_honour(
+    bookworm, secrets, full_options, tmp_path, config, message
+):
     text = secrets.config.read_text()
     if config.startswith("key_file"):
         text = text.replace('key_file = "/etc/appliance/id_ed25519"', config)
@@ -368,10 +429,9 @@ def test_customize_refuses_configs_the_card_cannot_honour(bookworm, secrets, ful
         customize_target(str(bookworm.path), str(path), full_options)
 
 
-def test_customize_refuses_a_tunnel_key_the_config_does_not_use(bookworm, secrets, full_options,
-                                                                tmp_path):
+def test_customize_refuses_a_tunnel_key_the_config_does_not_use(bookworm, secrets, full_options, tmp_path):
     text = secrets.config.read_text()
-    direct = text[text.index("[source]"):]  # no [ssh] section: a direct connection
+    direct = text[text.index("[source]") :]  # no [ssh] section: a direct connection
     path = tmp_path / "direct.toml"
     path.write_text(direct)
     with pytest.raises(ImageError, match="--tunnel-key was given"):

@@ -29,8 +29,15 @@ def test_fat_finds_cmdline_in_any_case_and_form(image_cache, tmp_path, fat, form
             assert vol.read(name) == CMDLINE
 
 
-@pytest.mark.parametrize("form,shown", [("mtools", "cmdline  txt"), ("upper", "CMDLINE  TXT"),
-                                        ("mixed", "Cmdline.txt"), ("vfat", "cmdline.txt")])
+@pytest.mark.parametrize(
+    "form,shown",
+    [
+        ("mtools", "cmdline  txt"),
+        ("upper", "CMDLINE  TXT"),
+        ("mixed", "Cmdline.txt"),
+        ("vfat", "cmdline.txt"),
+    ],
+)
 def test_fat_rewrite_keeps_the_stored_name_form(image_cache, tmp_path, form, shown):
     image = image_cache(tmp_path, 32, form=form)
     before = [line for line in image.mdir().splitlines() if "txt" in line.lower() and "cmd" in line.lower()]
@@ -148,14 +155,17 @@ def test_fat_damaged_chains_are_reported():
         table.chain(2)
 
 
-@pytest.mark.parametrize("name,taken,short", [
-    ("user-data", [], b"USER-D~1   "),
-    ("user-data", [b"USER-D~1   "], b"USER-D~2   "),
-    ("firstrun.sh", [], b"FIRSTRUNSH "),
-    ("appliance.toml", [], b"APPLIA~1TOM"),
-    ("id_ed25519", [], b"ID_ED2~1   "),
-    ("a b.txt", [], b"AB~1    TXT"),
-])
+@pytest.mark.parametrize(
+    "name,taken,short",
+    [
+        ("user-data", [], b"USER-D~1   "),
+        ("user-data", [b"USER-D~1   "], b"USER-D~2   "),
+        ("firstrun.sh", [], b"FIRSTRUNSH "),
+        ("appliance.toml", [], b"APPLIA~1TOM"),
+        ("id_ed25519", [], b"ID_ED2~1   "),
+        ("a b.txt", [], b"AB~1    TXT"),
+    ],
+)
 def test_fat_short_aliases(name, taken, short):
     assert fatdir.make_short(name, taken) == short
     assert fatdir.plain_short(name) is None  # lower case or too long: needs a long name

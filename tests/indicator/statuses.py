@@ -15,17 +15,34 @@ ADDRESS = "192.168.1.23:8080"
 RED, AMBER, GREEN, BUTTON = 17, 27, 22, 26  # the defaults of [indicator]
 
 
-def table(name: str = "public.orders", state: str = "ok", lag: float | None = 30.0,
-          last_sync: str | None = "2025-11-23T14:29:30Z", **changes: Any) -> dict[str, Any]:
+def table(
+    name: str = "public.orders",
+    state: str = "ok",
+    lag: float | None = 30.0,
+    last_sync: str | None = "2025-11-23T14:29:30Z",
+    **changes: Any,
+) -> dict[str, Any]:
     """Return one table entry of the status document."""
-    entry = {"name": name, "state": state, "rows": 1200, "last_sync": last_sync,
-             "lag_seconds": lag, "frozen": False, "drift": []}
+    entry = {
+        "name": name,
+        "state": state,
+        "rows": 1200,
+        "last_sync": last_sync,
+        "lag_seconds": lag,
+        "frozen": False,
+        "drift": [],
+    }
     entry.update(changes)
     return entry
 
 
-def status(state: str = "ok", reason: str = "All 3 tables are fresh.", *,
-           tables: list[dict[str, Any]] | None = None, **changes: Any) -> dict[str, Any]:
+def status(
+    state: str = "ok",
+    reason: str = "All 3 tables are fresh.",
+    *,
+    tables: list[dict[str, Any]] | None = None,
+    **changes: Any,
+) -> dict[str, Any]:
     """Return a status document; ``changes`` replace top-level keys."""
     doc = {
         "state": state,
@@ -34,7 +51,9 @@ def status(state: str = "ok", reason: str = "All 3 tables are fresh.", *,
         "acknowledged": False,
         "agent": {"running": True, "last_heartbeat": "2025-11-23T14:29:55Z"},
         "source": {"tunnel": "up", "database": "up", "last_error": ""},
-        "tables": tables if tables is not None else [
+        "tables": tables
+        if tables is not None
+        else [
             table("public.customers", lag=25.0),
             table("public.orders", lag=30.0),
             table("public.products", lag=40.0, last_sync="2025-11-23T14:29:20Z"),
@@ -45,59 +64,89 @@ def status(state: str = "ok", reason: str = "All 3 tables are fresh.", *,
 
 
 def lagging() -> dict[str, Any]:
-    return status("lagging", "orders is 14m behind (warn_lag is 10m).",
-                  tables=[table("public.customers", lag=25.0),
-                          table("public.orders", "lagging", lag=840.0,
-                                last_sync="2025-11-23T14:16:00Z")])
+    return status(
+        "lagging",
+        "orders is 14m behind (warn_lag is 10m).",
+        tables=[
+            table("public.customers", lag=25.0),
+            table("public.orders", "lagging", lag=840.0, last_sync="2025-11-23T14:16:00Z"),
+        ],
+    )
 
 
 def drift() -> dict[str, Any]:
-    change = {"kind": "column_added", "column": "discount_code", "breaking": False,
-              "detail": "text"}
-    return status("drift", "orders: new column discount_code, not yet accepted.",
-                  tables=[table("public.customers", lag=25.0),
-                          table("public.orders", "drift", lag=30.0, drift=[change])])
+    change = {"kind": "column_added", "column": "discount_code", "breaking": False, "detail": "text"}
+    return status(
+        "drift",
+        "orders: new column discount_code, not yet accepted.",
+        tables=[
+            table("public.customers", lag=25.0),
+            table("public.orders", "drift", lag=30.0, drift=[change]),
+        ],
+    )
 
 
 def frozen() -> dict[str, Any]:
-    change = {"kind": "type_changed", "column": "total", "breaking": True,
-              "detail": "numeric -> text"}
-    return status("drift", "orders frozen: column total changed from numeric to text.",
-                  tables=[table("public.customers", lag=25.0),
-                          table("public.orders", "drift", lag=3 * 3600.0 + 300,
-                                last_sync="2025-11-23T11:25:00Z", frozen=True,
-                                drift=[change])])
+    change = {"kind": "type_changed", "column": "total", "breaking": True, "detail": "numeric -> text"}
+    return status(
+        "drift",
+        "orders frozen: column total changed from numeric to text.",
+        tables=[
+            table("public.customers", lag=25.0),
+            table(
+                "public.orders",
+                "drift",
+                lag=3 * 3600.0 + 300,
+                last_sync="2025-11-23T11:25:00Z",
+                frozen=True,
+                drift=[change],
+            ),
+        ],
+    )
 
 
 def maintenance() -> dict[str, Any]:
-    return status("maintenance", "Planned maintenance of the source until 16:00.",
-                  since="2025-11-22T22:00:00Z",
-                  tables=[table("public.orders", "maintenance", lag=1800.0,
-                                last_sync="2025-11-23T14:00:00Z")])
+    return status(
+        "maintenance",
+        "Planned maintenance of the source until 16:00.",
+        since="2025-11-22T22:00:00Z",
+        tables=[table("public.orders", "maintenance", lag=1800.0, last_sync="2025-11-23T14:00:00Z")],
+    )
 
 
 def outage(acknowledged: bool = False) -> dict[str, Any]:
-    return status("outage", "Tunnel down: bastion.example.com:22 refused the connection.",
-                  acknowledged=acknowledged,
-                  source={"tunnel": "down", "database": "down", "last_error": "refused"},
-                  tables=[table("public.orders", "outage", lag=4200.0,
-                                last_sync="2025-11-23T13:20:00Z")])
+    return status(
+        "outage",
+        "Tunnel down: bastion.example.com:22 refused the connection.",
+        acknowledged=acknowledged,
+        source={"tunnel": "down", "database": "down", "last_error": "refused"},
+        tables=[table("public.orders", "outage", lag=4200.0, last_sync="2025-11-23T13:20:00Z")],
+    )
 
 
 def agent_down() -> dict[str, Any]:
-    return status("lagging", "orders is 20m behind (warn_lag is 10m).",
-                  agent={"running": False, "last_heartbeat": "2025-11-23T14:09:00Z"},
-                  tables=[table("public.orders", "lagging", lag=1260.0,
-                                last_sync="2025-11-23T14:09:00Z")])
+    return status(
+        "lagging",
+        "orders is 20m behind (warn_lag is 10m).",
+        agent={"running": False, "last_heartbeat": "2025-11-23T14:09:00Z"},
+        tables=[table("public.orders", "lagging", lag=1260.0, last_sync="2025-11-23T14:09:00Z")],
+    )
 
 
 def long_names() -> dict[str, Any]:
-    return status("lagging",
-                  "The source answered slowly for a long while, so some tables are behind "
-                  "their warn_lag and an engineer should look at the status page soon.",
-                  tables=[table("warehouse_reporting.customer_lifetime_value_snapshots_daily",
-                                "lagging", lag=2 * 86400.0 + 7200,
-                                last_sync="2025-11-21T12:30:00Z")])
+    return status(
+        "lagging",
+        "The source answered slowly for a long while, so some tables are behind "
+        "their warn_lag and an engineer should look at the status page soon.",
+        tables=[
+            table(
+                "warehouse_reporting.customer_lifetime_value_snapshots_daily",
+                "lagging",
+                lag=2 * 86400.0 + 7200,
+                last_sync="2025-11-21T12:30:00Z",
+            )
+        ],
+    )
 
 
 # Every state's frame, named for its golden picture (tests/indicator/golden/NAME.png).
@@ -114,8 +163,9 @@ STATES: dict[str, Callable[[], dict[str, Any]]] = {
 }
 
 
-def config(environ: dict[str, str] | None = None, state_dir: str = "/tmp/appliance",
-           **indicator: Any) -> Config:
+def config(
+    environ: dict[str, str] | None = None, state_dir: str = "/tmp/appliance", **indicator: Any
+) -> Config:
     """Return a Config with a minimal source, one table and these ``[indicator]`` keys."""
     data = {
         "appliance": {"state_dir": state_dir},
@@ -127,8 +177,7 @@ def config(environ: dict[str, str] | None = None, state_dir: str = "/tmp/applian
     return parse(data, "test.toml", environ=environ or {})
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 10.0,
-               what: str = "condition") -> None:
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``predicate`` until true; fail after ``timeout`` seconds (never a timing assert)."""
     deadline = time.monotonic() + timeout
     while not predicate():

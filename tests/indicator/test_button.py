@@ -46,9 +46,17 @@ def hold(factory, button):
 
 
 def make(source, lights, button, device, address_time=30.0):
-    return Indicator(source.read, source.acknowledge, lights, button=button,
-                     screen=Screen(device, shift_every=0), address=lambda: HERE,
-                     address_time=address_time, wall=lambda: s.NOW, tz=UTC)
+    return Indicator(
+        source.read,
+        source.acknowledge,
+        lights,
+        button=button,
+        screen=Screen(device, shift_every=0),
+        address=lambda: HERE,
+        address_time=address_time,
+        wall=lambda: s.NOW,
+        tz=UTC,
+    )
 
 
 def test_button_events_press_then_release_is_an_ack(factory, button):
@@ -82,8 +90,7 @@ def test_button_press_acknowledges_the_outage(factory, lights, button, device):
     assert len(red) % 2 == 0 and len(red) >= 4
 
 
-def test_button_hold_shows_the_address_and_does_not_acknowledge(factory, lights, button,
-                                                                 device):
+def test_button_hold_shows_the_address_and_does_not_acknowledge(factory, lights, button, device):
     source = Source()
     indicator = make(source, lights, button, device)
     indicator.tick()

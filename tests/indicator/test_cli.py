@@ -18,7 +18,7 @@ def write_config(tmp_path: Path, indicator_lines: str = "mock = true") -> Path:
     path = tmp_path / "appliance.toml"
     path.write_text(f"""
 [appliance]
-state_dir = "{tmp_path / 'state'}"
+state_dir = "{tmp_path / "state"}"
 
 [source]
 host = "db.internal"

@@ -41,8 +41,17 @@ class Source:
 
 def make(source, lights, device=None, **kw):
     screen = Screen(device, shift_every=0) if device is not None else None
-    return Indicator(source.read, source.acknowledge, lights, screen=screen,
-                     address=lambda: HERE, lamp_test=0.01, wall=lambda: s.NOW, tz=UTC, **kw)
+    return Indicator(
+        source.read,
+        source.acknowledge,
+        lights,
+        screen=screen,
+        address=lambda: HERE,
+        lamp_test=0.01,
+        wall=lambda: s.NOW,
+        tz=UTC,
+        **kw,
+    )
 
 
 def test_indicator_lamp_test_then_the_real_state(factory, lights, device):
@@ -120,14 +129,16 @@ def test_indicator_writes_the_preview_only_when_it_changes(lights, tmp_path):
     indicator = make(source, lights, preview=path)
     indicator.tick()
     first = path.stat().st_ino
-    assert Image.open(path).convert("1").tobytes() == \
-        render_frame(s.status(), HERE.short, s.NOW, UTC).tobytes()
+    assert (
+        Image.open(path).convert("1").tobytes() == render_frame(s.status(), HERE.short, s.NOW, UTC).tobytes()
+    )
     indicator.tick()
     assert path.stat().st_ino == first  # not rewritten (each write is a new file, renamed)
     source.doc = s.outage()
     indicator.tick()
-    assert Image.open(path).convert("1").tobytes() == \
-        render_frame(s.outage(), HERE.short, s.NOW, UTC).tobytes()
+    assert (
+        Image.open(path).convert("1").tobytes() == render_frame(s.outage(), HERE.short, s.NOW, UTC).tobytes()
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["oled.png"]  # no temporary file left
 
 
@@ -147,9 +158,15 @@ def test_indicator_close_turns_lights_off_and_clears_the_display(factory, lights
 
 
 def test_indicator_close_with_persist_keeps_the_picture(lights, device):
-    indicator = Indicator(Source(s.outage()).read, lambda: None, lights,
-                          screen=Screen(device, persist=True), address=lambda: HERE,
-                          wall=lambda: s.NOW, tz=UTC)
+    indicator = Indicator(
+        Source(s.outage()).read,
+        lambda: None,
+        lights,
+        screen=Screen(device, persist=True),
+        address=lambda: HERE,
+        wall=lambda: s.NOW,
+        tz=UTC,
+    )
     with indicator:
         tick = indicator.tick()
     assert device.image.tobytes() == tick.frame.tobytes()
@@ -157,5 +174,4 @@ def test_indicator_close_with_persist_keeps_the_picture(lights, device):
 
 def test_indicator_summary_names_state_lights_and_reason(lights):
     tick = make(Source(s.outage(acknowledged=True)), lights).tick()
-    assert tick.summary == ("outage: red steady; Tunnel down: bastion.example.com:22 "
-                            "refused the connection.")
+    assert tick.summary == ("outage: red steady; Tunnel down: bastion.example.com:22 refused the connection.")

@@ -27,12 +27,15 @@ def test_font_draw_stays_within_its_width_and_height():
     assert right <= 3 + drawn and bottom <= 2 + font.HEIGHT
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("plain", "plain"),
-    ("café", "cafe"),
-    ("tab\there", "tab here"),
-    ("snow☃man", "snow?man"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "plain"),
+        ("café", "cafe"),
+        ("tab\there", "tab here"),
+        ("snow☃man", "snow?man"),
+    ],
+)
 def test_font_printable_transliterates_or_marks(text, expected):
     assert font.printable(text) == expected
 
@@ -78,8 +81,7 @@ def test_font_wrap_short_text_is_one_line():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.text(max_size=120), st.integers(min_value=0, max_value=126),
-       st.integers(min_value=1, max_value=3))
+@given(st.text(max_size=120), st.integers(min_value=0, max_value=126), st.integers(min_value=1, max_value=3))
 def test_font_wrap_and_shorten_never_overflow(text, limit, lines):
     assert font.width(font.shorten(text, limit)) <= limit
     wrapped = font.wrap(text, max(limit, 6), lines)

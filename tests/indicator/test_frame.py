@@ -27,13 +27,15 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 FRAMES = {
-    **{name: (lambda make=make: render_frame(make(), s.ADDRESS, s.NOW, UTC))
-       for name, make in s.STATES.items()},
+    **{
+        name: (lambda make=make: render_frame(make(), s.ADDRESS, s.NOW, UTC))
+        for name, make in s.STATES.items()
+    },
     "no_status": lambda: render_frame(
-        unreadable(OSError("no state store in /var/lib/appliance")), s.ADDRESS, s.NOW, UTC),
+        unreadable(OSError("no state store in /var/lib/appliance")), s.ADDRESS, s.NOW, UTC
+    ),
     "address": lambda: render_address_frame("192.168.1.23", "http://192.168.1.23:8080/"),
-    "address_long_ip": lambda: render_address_frame("192.168.100.123",
-                                                    "http://192.168.100.123:8080/"),
+    "address_long_ip": lambda: render_address_frame("192.168.100.123", "http://192.168.100.123:8080/"),
     "no_network": lambda: render_address_frame(None, None),
 }
 
@@ -68,8 +70,10 @@ def test_render_frame_stays_inside_the_margin(name):
 
 def test_render_frame_is_deterministic():
     doc = s.outage()
-    assert render_frame(doc, s.ADDRESS, s.NOW, UTC).tobytes() == \
+    assert (
         render_frame(doc, s.ADDRESS, s.NOW, UTC).tobytes()
+        == render_frame(doc, s.ADDRESS, s.NOW, UTC).tobytes()
+    )
 
 
 def test_render_frame_differs_per_state():
@@ -106,21 +110,30 @@ def test_frame_png_is_the_same_picture():
     data = frame_png(s.drift(), s.ADDRESS, s.NOW, UTC)
     assert data.startswith(b"\x89PNG")
     image = Image.open(io.BytesIO(data))
-    assert image.convert("1").tobytes() == render_frame(s.drift(), s.ADDRESS, s.NOW,
-                                                        UTC).tobytes()
+    assert image.convert("1").tobytes() == render_frame(s.drift(), s.ADDRESS, s.NOW, UTC).tobytes()
 
 
 texts = st.text(st.characters(min_codepoint=1, max_codepoint=0x2FF), max_size=200)
 
 
 @settings(max_examples=40, deadline=None)
-@given(name=texts, reason=texts, state=st.sampled_from(list(s.STATES) + ["weird state"]),
-       lag=st.one_of(st.none(), st.floats(min_value=0, max_value=1e9),
-                     st.sampled_from([float("inf"), float("nan"), "12"])),
-       acknowledged=st.booleans(), address=texts)
+@given(
+    name=texts,
+    reason=texts,
+    state=st.sampled_from(list(s.STATES) + ["weird state"]),
+    lag=st.one_of(
+        st.none(), st.floats(min_value=0, max_value=1e9), st.sampled_from([float("inf"), float("nan"), "12"])
+    ),
+    acknowledged=st.booleans(),
+    address=texts,
+)
 def test_render_frame_never_overflows(name, reason, state, lag, acknowledged, address):
-    doc = s.status(state, reason, acknowledged=acknowledged,
-                   tables=[s.table(name, state, lag=lag, frozen=isinstance(lag, float))])
+    doc = s.status(
+        state,
+        reason,
+        acknowledged=acknowledged,
+        tables=[s.table(name, state, lag=lag, frozen=isinstance(lag, float))],
+    )
     image = render_frame(doc, address, s.NOW, UTC)
     assert (image.mode, image.size) == ("1", SIZE)
     bbox = image.getbbox()

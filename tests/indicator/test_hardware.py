@@ -17,13 +17,16 @@ from . import statuses as s
 ON_A_PI = Path("/dev/gpiomem").exists() or os.environ.get("APPLIANCE_HARDWARE") == "1"
 
 
-@pytest.mark.parametrize(("mock", "environ", "expected"), [
-    (True, {}, True),
-    (False, {"GPIOZERO_PIN_FACTORY": "mock"}, True),
-    (False, {"GPIOZERO_PIN_FACTORY": " Mock "}, True),
-    (False, {"GPIOZERO_PIN_FACTORY": "lgpio"}, False),
-    (False, {}, False),
-])
+@pytest.mark.parametrize(
+    ("mock", "environ", "expected"),
+    [
+        (True, {}, True),
+        (False, {"GPIOZERO_PIN_FACTORY": "mock"}, True),
+        (False, {"GPIOZERO_PIN_FACTORY": " Mock "}, True),
+        (False, {"GPIOZERO_PIN_FACTORY": "lgpio"}, False),
+        (False, {}, False),
+    ],
+)
 def test_wants_mock_from_config_or_environment(mock, environ, expected):
     assert wants_mock(s.config(mock=mock).indicator, environ) is expected
 

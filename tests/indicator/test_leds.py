@@ -20,16 +20,18 @@ from .statuses import AMBER, GREEN, RED, history, wait_until
 F, T = False, True
 
 
-@pytest.mark.parametrize(("pattern", "red", "amber", "green"), [
-    ("ok", [F], [F], [F, T]),
-    ("drift", [F], [F, T], [F]),
-    ("frozen", [F, T], [F, T], [F]),
-    ("outage_ack", [F, T], [F], [F]),
-    ("lamp_test", [F, T], [F, T], [F, T]),
-    ("off", [F], [F], [F]),
-])
-def test_lights_steady_pattern_sets_exactly_its_lamps(factory, lights, pattern, red, amber,
-                                                      green):
+@pytest.mark.parametrize(
+    ("pattern", "red", "amber", "green"),
+    [
+        ("ok", [F], [F], [F, T]),
+        ("drift", [F], [F, T], [F]),
+        ("frozen", [F, T], [F, T], [F]),
+        ("outage_ack", [F, T], [F], [F]),
+        ("lamp_test", [F, T], [F, T], [F, T]),
+        ("off", [F], [F], [F]),
+    ],
+)
+def test_lights_steady_pattern_sets_exactly_its_lamps(factory, lights, pattern, red, amber, green):
     lights.show(pattern)
     assert lights.pattern == pattern
     assert history(factory, RED) == red
@@ -41,11 +43,14 @@ def _alternating(n: int, first: bool = False) -> list[bool]:
     return [(i % 2 == 1) != first for i in range(n)]
 
 
-@pytest.mark.parametrize(("pattern", "lamp", "seconds"), [
-    ("lagging", AMBER, TIMES.fast),
-    ("maintenance", GREEN, TIMES.slow),
-    ("outage", RED, TIMES.fast),
-])
+@pytest.mark.parametrize(
+    ("pattern", "lamp", "seconds"),
+    [
+        ("lagging", AMBER, TIMES.fast),
+        ("maintenance", GREEN, TIMES.slow),
+        ("outage", RED, TIMES.fast),
+    ],
+)
 def test_lights_blink_pattern_blinks_one_lamp(factory, lights, pattern, lamp, seconds):
     lights.show(pattern)
     wait_until(lambda: len(factory.pin(lamp).states) >= 7, what=f"{pattern} to blink 3 times")

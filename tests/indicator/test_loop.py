@@ -74,8 +74,7 @@ def test_systemd_ready_watchdog_and_status(notify_socket):
     systemd.stopping()
     systemd.close()
     wait_until(lambda: len(received) == 4, what="4 notifications")
-    assert received == ["READY=1", "WATCHDOG=1\nSTATUS=ok: green steady", "WATCHDOG=1",
-                        "STOPPING=1"]
+    assert received == ["READY=1", "WATCHDOG=1\nSTATUS=ok: green steady", "WATCHDOG=1", "STOPPING=1"]
 
 
 def test_systemd_is_silent_outside_systemd():
@@ -152,8 +151,7 @@ def test_serve_once_with_oled_none_still_writes_the_preview(tmp_path):
 def test_serve_once_preview_without_hardware_warns_and_writes(tmp_path):
     warnings: list[str] = []
     path = tmp_path / "oled.png"
-    tick = serve(s.config(), s.drift, lambda: None, once=True, preview=path,
-                 warn=warnings.append)
+    tick = serve(s.config(), s.drift, lambda: None, once=True, preview=path, warn=warnings.append)
     assert tick.pattern == "drift"
     assert Image.open(path).tobytes() == tick.frame.tobytes()
     assert len(warnings) == 1 and "No GPIO pins were found" in warnings[0]
@@ -164,8 +162,14 @@ def test_serve_without_hardware_says_what_to_check():
     with pytest.raises(NoGPIOError) as caught:
         serve(s.config(), s.status, lambda: None, once=True)
     message = str(caught.value)
-    for hint in ("GPIOZERO_PIN_FACTORY=mock", "mock = true", "groups gpio and i2c", "lgpio",
-                 "writable", "Pi 5"):
+    for hint in (
+        "GPIOZERO_PIN_FACTORY=mock",
+        "mock = true",
+        "groups gpio and i2c",
+        "lgpio",
+        "writable",
+        "Pi 5",
+    ):
         assert hint in message
 
 
@@ -175,8 +179,9 @@ def test_serve_runs_until_stopped_and_turns_everything_off(tmp_path):
     result: list[object] = []
 
     def serving(stop):
-        result.append(serve(config, s.maintenance, lambda: None, preview=path, interval=0.01,
-                            stop=stop, lamp_test=0.01))
+        result.append(
+            serve(config, s.maintenance, lambda: None, preview=path, interval=0.01, stop=stop, lamp_test=0.01)
+        )
 
     with looping(serving):
         wait_until(path.exists, what="the first frame")

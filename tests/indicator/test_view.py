@@ -11,16 +11,19 @@ from appliance.indicator.view import parse_time, pattern_for, unreadable, worst_
 from . import statuses as s
 
 
-@pytest.mark.parametrize(("name", "pattern"), [
-    ("ok", "ok"),
-    ("lagging", "lagging"),
-    ("drift", "drift"),
-    ("frozen", "frozen"),
-    ("maintenance", "maintenance"),
-    ("outage", "outage"),
-    ("outage_ack", "outage_ack"),
-    ("agent_down", "agent_down"),
-])
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [
+        ("ok", "ok"),
+        ("lagging", "lagging"),
+        ("drift", "drift"),
+        ("frozen", "frozen"),
+        ("maintenance", "maintenance"),
+        ("outage", "outage"),
+        ("outage_ack", "outage_ack"),
+        ("agent_down", "agent_down"),
+    ],
+)
 def test_pattern_for_each_state(name, pattern):
     assert pattern_for(s.STATES[name]()) == pattern
 
@@ -77,13 +80,16 @@ def test_worst_table_none_without_tables():
     assert worst_table({}) is None
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("2025-11-23T14:02:00Z", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
-    ("2025-11-23T14:02:00+00:00", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
-    ("2025-11-23T14:02:00", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
-    ("yesterday", None),
-    (None, None),
-    (12, None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2025-11-23T14:02:00Z", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
+        ("2025-11-23T14:02:00+00:00", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
+        ("2025-11-23T14:02:00", datetime(2025, 11, 23, 14, 2, tzinfo=UTC)),
+        ("yesterday", None),
+        (None, None),
+        (12, None),
+    ],
+)
 def test_parse_time_reads_iso_and_refuses_the_rest(text, expected):
     assert parse_time(text) == expected

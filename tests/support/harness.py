@@ -44,15 +44,17 @@ class Harness:
         result, _ = agent._pass(reconcile)
         return result
 
-    def reconcile(self, name: str | None = None, factor: int = FACTOR,
-                  threshold: int = THRESHOLD, first: int = FIRST):
+    def reconcile(
+        self, name: str | None = None, factor: int = FACTOR, threshold: int = THRESHOLD, first: int = FIRST
+    ):
         """Reconcile one table (the first configured by default) now."""
         table = self.config.table(name) if name else self.config.tables[0]
         source = self.link.source()
         shape = source.describe([table.name])[table.name]
         plan = plan_for(self.config, table, shape, source, self.replica)
-        return reconcile_table(source, self.replica, plan, self.config.sync,
-                               factor=factor, threshold=threshold, first=first)
+        return reconcile_table(
+            source, self.replica, plan, self.config.sync, factor=factor, threshold=threshold, first=first
+        )
 
     def rows(self, table: str, order: str = "1", where: str = "") -> list[dict]:
         """Return the replica's rows of a table as dicts (bookkeeping columns included)."""

@@ -66,41 +66,68 @@ class PgCluster:
         pwfile.write_text(SUPERUSER_PASSWORD)
         self._own(self.dir)
         self._own(pwfile)
-        subprocess.run([*self.as_user, pg_bin("initdb"), "-D", str(self.data), "-U", "postgres",
-                        "--auth=scram-sha-256", f"--pwfile={pwfile}", "-E", "UTF8",
-                        "--locale=C.UTF-8"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.as_user,
+                pg_bin("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
+            check=True,
+            capture_output=True,
+        )
         with open(self.data / "postgresql.conf", "a") as f:
-            f.write(f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
-                    f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
-                    f"synchronous_commit = off\nfull_page_writes = off\n"
-                    f"max_connections = 50\nshared_buffers = 128MB\n")
+            f.write(
+                f"\nlisten_addresses = '127.0.0.1'\nport = {self.port}\n"
+                f"unix_socket_directories = '{self.dir}'\nfsync = off\n"
+                f"synchronous_commit = off\nfull_page_writes = off\n"
+                f"max_connections = 50\nshared_buffers = 128MB\n"
+            )
         return self
 
     def start(self) -> PgCluster:
-        subprocess.run([*self.as_user, pg_bin("pg_ctl"), "-D", str(self.data), "-l",
-                        str(self.dir / "log"), "-w", "-t", "60", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.as_user,
+                pg_bin("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.dir / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
         return self
 
     def stop(self, mode: str = "fast") -> None:
-        subprocess.run([*self.as_user, pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode,
-                        "-w", "stop"], capture_output=True)
+        subprocess.run(
+            [*self.as_user, pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"],
+            capture_output=True,
+        )
 
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def url(self, user: str = "postgres", password: str = SUPERUSER_PASSWORD,
-            db: str = "postgres") -> str:
+    def url(self, user: str = "postgres", password: str = SUPERUSER_PASSWORD, db: str = "postgres") -> str:
         return f"postgresql+psycopg2://{user}:{password}@127.0.0.1:{self.port}/{db}"
 
-    def connect(self, db: str = "postgres", user: str = "postgres",
-                password: str = SUPERUSER_PASSWORD):
+    def connect(self, db: str = "postgres", user: str = "postgres", password: str = SUPERUSER_PASSWORD):
         import psycopg2
 
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, dbname=db, user=user,
-                                password=password)
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, dbname=db, user=user, password=password)
         conn.autocommit = True
         return conn
 

@@ -23,8 +23,7 @@ def sshd_binary() -> str:
 
 
 def keygen(path: Path, kind: str = "ed25519") -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "test", "-f", str(path)],
-                   check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-C", "test", "-f", str(path)], check=True)
 
 
 class Sshd:
@@ -60,7 +59,8 @@ class Sshd:
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
             "AllowTcpForwarding yes\nLogLevel ERROR\nClientAliveInterval 5\n"
-            "MaxStartups 100\n")
+            "MaxStartups 100\n"
+        )
 
     def regenerate_host_key(self) -> None:
         """Give the server a new host key (the pinned one in known_hosts stays old)."""
@@ -74,7 +74,9 @@ class Sshd:
         with open(self.dir / "log", "ab") as log:
             self.proc = subprocess.Popen(
                 [sshd_binary(), "-D", "-e", "-f", str(self.dir / "sshd_config")],
-                stdout=subprocess.DEVNULL, stderr=log)
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

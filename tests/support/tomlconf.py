@@ -39,11 +39,22 @@ def sections(state_dir, pg, password_file, sshd=None, **extra) -> dict:
     """Return config sections for the test cluster's `sales` database, via sshd if given."""
     out = {
         "appliance": {"state_dir": str(state_dir)},
-        "ssh": None if sshd is None else {
-            "host": "127.0.0.1", "port": sshd.port, "user": sshd.user,
-            "key_file": str(sshd.client_key), "known_hosts": str(sshd.known_hosts)},
-        "source": {"host": "127.0.0.1", "port": pg.port, "database": "sales", "user": RO_USER,
-                   "password_file": str(password_file)},
+        "ssh": None
+        if sshd is None
+        else {
+            "host": "127.0.0.1",
+            "port": sshd.port,
+            "user": sshd.user,
+            "key_file": str(sshd.client_key),
+            "known_hosts": str(sshd.known_hosts),
+        },
+        "source": {
+            "host": "127.0.0.1",
+            "port": pg.port,
+            "database": "sales",
+            "user": RO_USER,
+            "password_file": str(password_file),
+        },
     }
     for name, values in extra.items():
         out[name] = {**(out.get(name) or {}), **values} if values is not None else None

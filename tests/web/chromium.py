@@ -17,9 +17,17 @@ from typing import Any
 
 import websocket
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--hide-scrollbars", "--remote-debugging-port=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--remote-debugging-port=0",
+]
 
 
 def find() -> str | None:
@@ -32,16 +40,19 @@ class Browser:
 
     def __init__(self, binary: str, profile: Path, timeout: float = 30.0) -> None:
         self.timeout = timeout
-        self.proc = subprocess.Popen([binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         port = self._port(profile / "DevToolsActivePort")
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank",
-                                         method="PUT")
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/json/new?about:blank", method="PUT")
         with urllib.request.urlopen(request, timeout=timeout) as response:
             target = json.load(response)
         # No Origin header: Chromium refuses DevTools websockets from foreign origins.
-        self.ws = websocket.create_connection(target["webSocketDebuggerUrl"], timeout=timeout,
-                                              suppress_origin=True)
+        self.ws = websocket.create_connection(
+            target["webSocketDebuggerUrl"], timeout=timeout, suppress_origin=True
+        )
         self._next = 0
         self.events: list[dict] = []
         for domain in ("Page", "Runtime", "Log", "Network"):
@@ -80,22 +91,33 @@ class Browser:
 
     def open(self, url: str, width: int, height: int) -> None:
         """Load ``url`` in a window of the given size (a phone's when narrow)."""
-        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=1, mobile=width < 600)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
         self.events.clear()
         self.call("Page.navigate", url=url)
         self._wait_for("Page.loadEventFired")
 
     def text(self, selector: str) -> str:
         """Return the visible text of the first element matching ``selector``."""
-        result = self.call("Runtime.evaluate", returnByValue=True,
-                           expression=f"document.querySelector({json.dumps(selector)}).innerText")
+        result = self.call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=f"document.querySelector({json.dumps(selector)}).innerText",
+        )
         return result["result"]["value"]
 
     def width_overflows(self) -> bool:
         """Return True when the page is wider than the window (sideways scrolling)."""
-        result = self.call("Runtime.evaluate", returnByValue=True, expression=(
-            "document.documentElement.scrollWidth > window.innerWidth"))
+        result = self.call(
+            "Runtime.evaluate",
+            returnByValue=True,
+            expression=("document.documentElement.scrollWidth > window.innerWidth"),
+        )
         return result["result"]["value"]
 
     def screenshot(self, path: Path) -> None:

@@ -42,24 +42,29 @@ def _secret_file(path: Path, text: str) -> str:
 def make_config(tmp_path) -> Callable[..., Config]:
     """Return a function writing appliance.toml (with secrets configured) and loading it."""
 
-    def make(*, tables: list[dict] | None = None, password: bool = False,
-             hostile: bool = False) -> Config:
+    def make(*, tables: list[dict] | None = None, password: bool = False, hostile: bool = False) -> Config:
         sections = {
             "appliance": {"state_dir": str(tmp_path / "state")},
-            "ssh": {"host": "bastion.example", "user": "replica",
-                    "key_file": _secret_file(tmp_path / "id_ed25519", SECRETS["ssh_key"]),
-                    "known_hosts": str(tmp_path / "known_hosts")},
-            "source": {"host": "db", "database": "sales", "user": "ro",
-                       "password_file": _secret_file(tmp_path / "source.password",
-                                                     SECRETS["source_password"])},
+            "ssh": {
+                "host": "bastion.example",
+                "user": "replica",
+                "key_file": _secret_file(tmp_path / "id_ed25519", SECRETS["ssh_key"]),
+                "known_hosts": str(tmp_path / "known_hosts"),
+            },
+            "source": {
+                "host": "db",
+                "database": "sales",
+                "user": "ro",
+                "password_file": _secret_file(tmp_path / "source.password", SECRETS["source_password"]),
+            },
             "sync": {"interval": "30s", "warn_lag": "10m", "max_lag": "1h"},
-            "notify": {"webhook_url": "https://hooks.example.com/services/T0/B0/"
-                                      + SECRETS["webhook_token"]},
+            "notify": {"webhook_url": "https://hooks.example.com/services/T0/B0/" + SECRETS["webhook_token"]},
             "web": {"host": "127.0.0.1", "port": 8080},
         }
         if password:
-            sections["web"]["api_token_file"] = _secret_file(tmp_path / "web.token",
-                                                             SECRETS["web_token"] + "\n")
+            sections["web"]["api_token_file"] = _secret_file(
+                tmp_path / "web.token", SECRETS["web_token"] + "\n"
+            )
         tables = tables or [{"name": "public.orders"}, {"name": "public.items"}]
         if hostile:
             tables = [{"name": HOSTILE_TABLE, "replica_name": "evil"}, *tables]

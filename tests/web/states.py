@@ -11,7 +11,7 @@ from appliance.config import Config
 from appliance.health import status as health
 from appliance.health.store import StateStore
 
-HOSTILE_TABLE = "public.<script>alert(\"t\")</script>'q"
+HOSTILE_TABLE = 'public.<script>alert("t")</script>\'q'
 HOSTILE = "<script>alert('x')</script>\"q'"
 HOSTILE_VALUE = "<img src=x onerror=alert(1)>\"'"
 
@@ -23,14 +23,30 @@ AGES = {
     "outage": ({"public.orders": 5, "public.items": 20}, True),
 }
 # What the drift checks record for a new column (appliance/drift.py's Drift.as_dict()).
-ADDED = {"kind": "column_added", "column": "discount_code", "breaking": False,
-         "detail": 'column "discount_code" (text) was added', "value": ""}
-WORDS = {"ok": "OK", "lagging": "Lagging", "drift": "Schema drift",
-         "maintenance": "Maintenance", "outage": "Outage"}
+ADDED = {
+    "kind": "column_added",
+    "column": "discount_code",
+    "breaking": False,
+    "detail": 'column "discount_code" (text) was added',
+    "value": "",
+}
+WORDS = {
+    "ok": "OK",
+    "lagging": "Lagging",
+    "drift": "Schema drift",
+    "maintenance": "Maintenance",
+    "outage": "Outage",
+}
 
 
-def fill(config: Config, state: str, *, agent_ago: float = 2, now: datetime | None = None,
-         drift: list[dict] | None = None) -> None:
+def fill(
+    config: Config,
+    state: str,
+    *,
+    agent_ago: float = 2,
+    now: datetime | None = None,
+    drift: list[dict] | None = None,
+) -> None:
     """Record synced tables, the source, the agent and a pass so that health says ``state``."""
     now = now or utcnow()
     ages, down = AGES[state]
@@ -38,17 +54,35 @@ def fill(config: Config, state: str, *, agent_ago: float = 2, now: datetime | No
         store.put("drift:public.orders", (drift or [ADDED]) if state == "drift" else [])
         for t in config.tables:
             ago = ages.get(t.name, 5)
-            store.record_table(t.name, t.replica_name, last_sync=iso(now - timedelta(seconds=ago)),
-                               rows=1200, synced=1500)
-        store.put("source", {"tunnel": "down" if down else "up",
-                             "database": "down" if down else "up", "down": down,
-                             "kind": "tunnel" if down else "",
-                             "last_error": "cannot reach bastion.example:22: Connection refused."
-                             if down else ""})
-        store.put("agent", {"running": True, "heartbeat": iso(now - timedelta(seconds=agent_ago)),
-                            "interval": 30, "pid": 4242})
-        store.run(iso(now - timedelta(seconds=3)), iso(now - timedelta(seconds=2)), not down,
-                  0, "pass failed: tunnel down" if down else "pass ok: 2 tables, 0 rows changed")
+            store.record_table(
+                t.name, t.replica_name, last_sync=iso(now - timedelta(seconds=ago)), rows=1200, synced=1500
+            )
+        store.put(
+            "source",
+            {
+                "tunnel": "down" if down else "up",
+                "database": "down" if down else "up",
+                "down": down,
+                "kind": "tunnel" if down else "",
+                "last_error": "cannot reach bastion.example:22: Connection refused." if down else "",
+            },
+        )
+        store.put(
+            "agent",
+            {
+                "running": True,
+                "heartbeat": iso(now - timedelta(seconds=agent_ago)),
+                "interval": 30,
+                "pid": 4242,
+            },
+        )
+        store.run(
+            iso(now - timedelta(seconds=3)),
+            iso(now - timedelta(seconds=2)),
+            not down,
+            0,
+            "pass failed: tunnel down" if down else "pass ok: 2 tables, 0 rows changed",
+        )
         health.update(config, store)
 
 

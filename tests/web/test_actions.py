@@ -64,7 +64,7 @@ def test_actions_get_never_changes_state(config, client):
     fill(config, "outage")
     page = client.get("/actions/ack").text
     assert '<form method="post" action="/actions/ack">' in page
-    assert "http-equiv=\"refresh\"" not in page  # no reload while someone types the password
+    assert 'http-equiv="refresh"' not in page  # no reload while someone types the password
     assert _acks(config) == []
 
 
@@ -109,8 +109,10 @@ def test_actions_bearer_is_ignored_when_no_password_is_configured(config, client
 def test_actions_accept_drift_lists_the_changes_and_calls_health(config, client, monkeypatch):
     fill(config, "drift")
     calls = []
-    monkeypatch.setattr("appliance.health.status.accept_drift",
-                        lambda cfg, table=None, by="cli": calls.append((table, by)) or True)
+    monkeypatch.setattr(
+        "appliance.health.status.accept_drift",
+        lambda cfg, table=None, by="cli": calls.append((table, by)) or True,
+    )
     page = client.get("/actions/accept/public.orders").text
     assert escape('column "discount_code" (text) was added') in page
     csrf = _csrf(client, "/actions/accept/public.orders")
@@ -133,15 +135,26 @@ def test_actions_accept_with_nothing_to_accept_is_409(config, client):
 def test_actions_accept_all_accepts_new_tables_too(config, client, monkeypatch):
     fill(config, "drift")
     with StateStore(config.state_dir) as store:
-        store.put("source_drift", [{"kind": "table_added", "column": "", "breaking": False,
-                                    "detail": "new table public.refunds appeared at the source",
-                                    "value": "public.refunds"}])
+        store.put(
+            "source_drift",
+            [
+                {
+                    "kind": "table_added",
+                    "column": "",
+                    "breaking": False,
+                    "detail": "new table public.refunds appeared at the source",
+                    "value": "public.refunds",
+                }
+            ],
+        )
     assert "New at the source:" in client.get("/").text
     page = client.get("/actions/accept").text
     assert "new table public.refunds appeared" in page and escape('column "discount_code"') in page
     calls = []
-    monkeypatch.setattr("appliance.health.status.accept_drift",
-                        lambda cfg, table=None, by="cli": calls.append((table, by)) or True)
+    monkeypatch.setattr(
+        "appliance.health.status.accept_drift",
+        lambda cfg, table=None, by="cli": calls.append((table, by)) or True,
+    )
     response = client.post("/actions/accept", data={"csrf": _csrf(client, "/actions/accept")})
     assert response.status_code == 303 and calls == [(None, "web")]
 

@@ -17,8 +17,10 @@ from .states import WORDS, fill, force
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "web"
 SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
 
-pytestmark = pytest.mark.skipif(find() is None, reason="chromium is not installed "
-                                "(scripts/test installs Debian's chromium when run as root)")
+pytestmark = pytest.mark.skipif(
+    find() is None,
+    reason="chromium is not installed (scripts/test installs Debian's chromium when run as root)",
+)
 
 
 @pytest.fixture(scope="module")

@@ -33,21 +33,52 @@ class _Tags(HTMLParser):
 
 
 def _hostile_store(config) -> None:
-    fill(config, "drift", drift=[
-        {"kind": "column_added", "column": HOSTILE, "breaking": False,
-         "detail": f"column {HOSTILE} was added", "value": ""},
-        {"kind": "value_not_allowed", "column": HOSTILE, "breaking": False,
-         "detail": f"undocumented value {HOSTILE_VALUE}", "value": HOSTILE_VALUE}])
+    fill(
+        config,
+        "drift",
+        drift=[
+            {
+                "kind": "column_added",
+                "column": HOSTILE,
+                "breaking": False,
+                "detail": f"column {HOSTILE} was added",
+                "value": "",
+            },
+            {
+                "kind": "value_not_allowed",
+                "column": HOSTILE,
+                "breaking": False,
+                "detail": f"undocumented value {HOSTILE_VALUE}",
+                "value": HOSTILE_VALUE,
+            },
+        ],
+    )
     now = iso(utcnow())
     with StateStore(config.state_dir) as store:
         store.record_table(HOSTILE_TABLE, "evil", error=f"cannot read {HOSTILE}", now=now)
-        store.put(f"drift:{HOSTILE_TABLE}", [{"kind": "type_changed", "column": HOSTILE,
-                                              "breaking": True, "detail": HOSTILE, "value": ""}])
-        store.put(f"contract:{HOSTILE_TABLE}", {
-            "columns": [{"name": HOSTILE, "type": HOSTILE_VALUE, "nullable": True,
-                         "enum": [HOSTILE]}], "primary_key": [HOSTILE]})
-        store.put("source_drift", [{"kind": "table_added", "column": "", "breaking": False,
-                                    "detail": f"new table {HOSTILE}", "value": HOSTILE}])
+        store.put(
+            f"drift:{HOSTILE_TABLE}",
+            [{"kind": "type_changed", "column": HOSTILE, "breaking": True, "detail": HOSTILE, "value": ""}],
+        )
+        store.put(
+            f"contract:{HOSTILE_TABLE}",
+            {
+                "columns": [{"name": HOSTILE, "type": HOSTILE_VALUE, "nullable": True, "enum": [HOSTILE]}],
+                "primary_key": [HOSTILE],
+            },
+        )
+        store.put(
+            "source_drift",
+            [
+                {
+                    "kind": "table_added",
+                    "column": "",
+                    "breaking": False,
+                    "detail": f"new table {HOSTILE}",
+                    "value": HOSTILE,
+                }
+            ],
+        )
         store.event("notify", f"gave up: {HOSTILE}", table=HOSTILE_TABLE)
         store.event(HOSTILE, HOSTILE_VALUE, table=HOSTILE)
         store.run(now, now, False, 0, f"pass failed: {HOSTILE}")
@@ -61,9 +92,16 @@ def hostile(make_config):
     return config, create_app(config).test_client()
 
 
-PAGES = ["/", f"/tables/{quote(HOSTILE_TABLE, safe='')}", "/tables/public.orders", "/events",
-         "/actions/ack", f"/actions/accept/{quote(HOSTILE_TABLE, safe='')}", "/actions/accept",
-         f"/tables/{quote(HOSTILE, safe='')}"]
+PAGES = [
+    "/",
+    f"/tables/{quote(HOSTILE_TABLE, safe='')}",
+    "/tables/public.orders",
+    "/events",
+    "/actions/ack",
+    f"/actions/accept/{quote(HOSTILE_TABLE, safe='')}",
+    "/actions/accept",
+    f"/tables/{quote(HOSTILE, safe='')}",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)

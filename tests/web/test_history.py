@@ -12,24 +12,23 @@ START = window_start(NOW)  # 2025-11-22 15:00
 
 
 def _status(orders="ok", items="ok") -> dict:
-    return {"tables": [{"name": "public.orders", "state": orders},
-                       {"name": "public.items", "state": items}]}
+    return {"tables": [{"name": "public.orders", "state": orders}, {"name": "public.items", "state": items}]}
 
 
 def _change(hour: int, old: str, new: str, reason: str, minute: int = 10) -> dict:
     at = START + timedelta(hours=hour, minutes=minute)
-    return {"id": 0, "at": iso(at), "kind": "state", "table": None,
-            "message": f"{old} -> {new}: {reason}"}
+    return {"id": 0, "at": iso(at), "kind": "state", "table": None, "message": f"{old} -> {new}: {reason}"}
 
 
 def _runs(hours, complete: bool = True) -> Passes:
-    return Passes.of([START + timedelta(hours=h, minutes=m) for h in hours for m in (5, 35)],
-                     complete)
+    return Passes.of([START + timedelta(hours=h, minutes=m) for h in hours for m in (5, 35)], complete)
 
 
 def _states(cells) -> str:
-    return "".join({"ok": "o", "lagging": "l", "drift": "d", "maintenance": "m",
-                    "outage": "X", "none": "."}[c.state] for c in cells)
+    return "".join(
+        {"ok": "o", "lagging": "l", "drift": "d", "maintenance": "m", "outage": "X", "none": "."}[c.state]
+        for c in cells
+    )
 
 
 def test_history_window_is_24_hours_ending_now():
@@ -40,16 +39,20 @@ def test_history_window_is_24_hours_ending_now():
 
 
 def test_history_named_table_takes_the_state_others_stay_ok():
-    events = [_change(10, "ok", "lagging", "public.items is 12m behind (more than warn_lag 10m)."),
-              _change(12, "lagging", "ok", "All 2 tables are up to date.")]
+    events = [
+        _change(10, "ok", "lagging", "public.items is 12m behind (more than warn_lag 10m)."),
+        _change(12, "lagging", "ok", "All 2 tables are up to date."),
+    ]
     out = bars(_status(), events[::-1], _runs(range(HOURS)), NOW, 30)
     assert _states(out["public.items"]) == "o" * 10 + "lll" + "o" * 11
     assert _states(out["public.orders"]) == "o" * 24
 
 
 def test_history_source_outage_applies_to_every_table():
-    events = [_change(20, "ok", "outage", "The source is unreachable: Connection refused."),
-              _change(21, "outage", "ok", "All 2 tables are up to date.", minute=50)]
+    events = [
+        _change(20, "ok", "outage", "The source is unreachable: Connection refused."),
+        _change(21, "outage", "ok", "All 2 tables are up to date.", minute=50),
+    ]
     out = bars(_status(), events, _runs(range(HOURS)), NOW, 30)
     for name in ("public.orders", "public.items"):
         assert _states(out[name]) == "o" * 20 + "XX" + "oo"
@@ -66,8 +69,10 @@ def test_history_first_boot_is_all_grey():
 
 
 def test_history_before_the_first_pass_is_grey():
-    events = [_change(18, "start", "lagging", "public.orders has not finished its first sync yet."),
-              _change(19, "lagging", "ok", "All 2 tables are up to date.")]
+    events = [
+        _change(18, "start", "lagging", "public.orders has not finished its first sync yet."),
+        _change(19, "lagging", "ok", "All 2 tables are up to date."),
+    ]
     out = bars(_status(), events, _runs(range(18, 24)), NOW, 30)
     assert _states(out["public.orders"]) == "." * 18 + "ll" + "oooo"  # lagging until 19:10
     assert _states(out["public.items"]) == "." * 18 + "oo" + "oooo"
@@ -83,8 +88,12 @@ def test_history_current_hour_counts_the_state_now():
 
 def test_history_name_must_match_whole():
     events = [_change(3, "ok", "outage", "public.orders_archive: relation does not exist")]
-    status = {"tables": [{"name": "public.orders", "state": "ok"},
-                         {"name": "public.orders_archive", "state": "outage"}]}
+    status = {
+        "tables": [
+            {"name": "public.orders", "state": "ok"},
+            {"name": "public.orders_archive", "state": "outage"},
+        ]
+    }
     out = bars(status, events, _runs(range(HOURS)), NOW, 30)
     assert "X" not in _states(out["public.orders"])
     assert _states(out["public.orders_archive"]).startswith("ooo" + "X")

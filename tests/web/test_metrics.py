@@ -46,8 +46,9 @@ def test_metrics_drift_counts_changes(config, client):
 def test_metrics_first_boot_has_no_fake_timestamps(config, client):
     samples = _samples(client)
     assert samples[("appliance_up", ())] == 0
-    assert not [k for k in samples if k[0] in ("appliance_last_success_timestamp_seconds",
-                                                 "appliance_lag_seconds")]
+    assert not [
+        k for k in samples if k[0] in ("appliance_last_success_timestamp_seconds", "appliance_lag_seconds")
+    ]
     assert samples[("appliance_rows_synced_total", (("table", "public.orders"),))] == 0
 
 

@@ -12,16 +12,31 @@ from appliance.web import create_app
 from .conftest import SECRETS
 from .states import fill
 
-GETS = ["/", "/tables/public.orders", "/tables/orders", "/events", "/events?before=5",
-        "/api/status", "/metrics", "/livez", "/readyz", "/oled.png", "/static/style.css",
-        "/favicon.ico", "/actions/ack", "/actions/accept", "/actions/accept/public.orders",
-        "/tables/public.nope", "/events?before=x", "/nothing/here"]
+GETS = [
+    "/",
+    "/tables/public.orders",
+    "/tables/orders",
+    "/events",
+    "/events?before=5",
+    "/api/status",
+    "/metrics",
+    "/livez",
+    "/readyz",
+    "/oled.png",
+    "/static/style.css",
+    "/favicon.ico",
+    "/actions/ack",
+    "/actions/accept",
+    "/actions/accept/public.orders",
+    "/tables/public.nope",
+    "/events?before=x",
+    "/nothing/here",
+]
 
 
 def _needles(config) -> list[bytes]:
     """Return every secret value configured, and the parts of them worth leaking."""
-    values = [*SECRETS.values(), config.notify.webhook_url,
-              *SECRETS["ssh_key"].splitlines()]
+    values = [*SECRETS.values(), config.notify.webhook_url, *SECRETS["ssh_key"].splitlines()]
     return [v.strip().encode() for v in values if v.strip()]
 
 
@@ -31,13 +46,19 @@ def _responses(client):
         with client.get(path) as response:
             yield f"GET {path}", response
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/actions/ack").text).group(1)
-    forms = [{}, {"csrf": csrf}, {"csrf": csrf, "password": "wrong"},
-             {"csrf": csrf, "password": SECRETS["web_token"]}]
+    forms = [
+        {},
+        {"csrf": csrf},
+        {"csrf": csrf, "password": "wrong"},
+        {"csrf": csrf, "password": SECRETS["web_token"]},
+    ]
     for form in forms:
         yield f"POST /actions/ack {sorted(form)}", client.post("/actions/ack", data=form)
     for auth in ("Bearer wrong", f"Bearer {SECRETS['web_token']}"):
-        yield f"POST bearer {auth[:12]}", client.post("/actions/accept/public.orders",
-                                                       headers={"Authorization": auth})
+        yield (
+            f"POST bearer {auth[:12]}",
+            client.post("/actions/accept/public.orders", headers={"Authorization": auth}),
+        )
     yield "POST accept all", client.post("/actions/accept", data={"csrf": csrf})
 
 

@@ -157,8 +157,9 @@ def test_server_answers_the_previous_page_during_a_rerender(watched, monkeypatch
 
 
 def test_server_answers_head_and_http_1_0_from_the_io_thread(watched):
-    _, (_, get_headers, body) = _exchange(watched.port, [_get_request("/api/status"),
-                                                         _get_request("/")])  # now ready
+    _, (_, get_headers, body) = _exchange(
+        watched.port, [_get_request("/api/status"), _get_request("/")]
+    )  # now ready
     del watched.calls[:]
     [(status, headers, head_body)] = _exchange(watched.port, [_get_request("/", "HEAD")])
     assert status == "HTTP/1.1 200 OK" and head_body == b""
@@ -176,8 +177,7 @@ def test_server_answers_head_and_http_1_0_from_the_io_thread(watched):
 def test_server_answers_pipelined_requests_in_order(watched):
     _exchange(watched.port, [_get_request("/"), _get_request("/api/status")])  # make them ready
     paths = ["/", "/livez", "/api/status", "/", "/metrics"]
-    answers = _exchange(watched.port, [_get_request(p) for p in paths]
-                        + [_get_request("/", "HEAD")])
+    answers = _exchange(watched.port, [_get_request(p) for p in paths] + [_get_request("/", "HEAD")])
     assert [a[0] for a in answers] == ["HTTP/1.1 200 OK"] * 6
     assert answers[1][2] == b"alive\n" and answers[2][2].startswith(b"{")
     assert answers[0][2] == answers[3][2] and answers[0][2].startswith(b"<!doctype html>")
@@ -212,10 +212,17 @@ def test_server_io_thread_survives_a_failing_answer(watched, monkeypatch):
 
 
 def _start_cli(config, env=None) -> subprocess.Popen:
-    code = ("import sys; from appliance.web.cli import web; "
-            "web.main(['--port', '0'], obj={'config_path': sys.argv[1]})")
-    return subprocess.Popen([sys.executable, "-c", code, config.path], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
+    code = (
+        "import sys; from appliance.web.cli import web; "
+        "web.main(['--port', '0'], obj={'config_path': sys.argv[1]})"
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", code, config.path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_server_cli_prints_the_url_and_stops_on_sigterm(config):

@@ -160,26 +160,61 @@ def test_views_event_log_is_keyset_paged(config, client):
 
 def test_views_table_page_shows_contract_diff_checks_and_runs(config, client):
     drift = [
-        {"kind": "column_added", "column": "discount_code", "breaking": False,
-         "detail": 'column "discount_code" (text) was added', "value": ""},
-        {"kind": "type_changed", "column": "amount", "breaking": True,
-         "detail": '"amount" changed type from numeric(10,2) to text', "value": ""},
-        {"kind": "value_not_allowed", "column": "status", "breaking": False,
-         "detail": "\"status\" has the undocumented value 'ON_HOLD' (row id=7)", "value": ""},
-        {"kind": "json_keys_changed", "column": "meta", "breaking": False,
-         "detail": '"meta" has JSON key(s) not seen before: coupon (row id=9)', "value": "coupon"},
+        {
+            "kind": "column_added",
+            "column": "discount_code",
+            "breaking": False,
+            "detail": 'column "discount_code" (text) was added',
+            "value": "",
+        },
+        {
+            "kind": "type_changed",
+            "column": "amount",
+            "breaking": True,
+            "detail": '"amount" changed type from numeric(10,2) to text',
+            "value": "",
+        },
+        {
+            "kind": "value_not_allowed",
+            "column": "status",
+            "breaking": False,
+            "detail": "\"status\" has the undocumented value 'ON_HOLD' (row id=7)",
+            "value": "",
+        },
+        {
+            "kind": "json_keys_changed",
+            "column": "meta",
+            "breaking": False,
+            "detail": '"meta" has JSON key(s) not seen before: coupon (row id=9)',
+            "value": "coupon",
+        },
     ]
     fill(config, "drift", drift=drift)
     contract = Path(config.state_dir) / "contract" / "public.orders.json"
     contract.parent.mkdir()
-    contract.write_text(json.dumps({
-        "version": 1, "table": "public.orders", "cursor": "updated_at", "primary_key": ["id"],
-        "json_keys": {"meta": ["channel"]},
-        "columns": [{"name": "id", "type": "bigint", "kind": "int", "nullable": False},
+    contract.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "table": "public.orders",
+                "cursor": "updated_at",
+                "primary_key": ["id"],
+                "json_keys": {"meta": ["channel"]},
+                "columns": [
+                    {"name": "id", "type": "bigint", "kind": "int", "nullable": False},
                     {"name": "amount", "type": "numeric(10,2)", "kind": "numeric", "nullable": True},
-                    {"name": "status", "type": "order_status", "kind": "enum", "nullable": False,
-                     "enum": ["new", "paid"]},
-                    {"name": "meta", "type": "jsonb", "kind": "json", "nullable": True}]}))
+                    {
+                        "name": "status",
+                        "type": "order_status",
+                        "kind": "enum",
+                        "nullable": False,
+                        "enum": ["new", "paid"],
+                    },
+                    {"name": "meta", "type": "jsonb", "kind": "json", "nullable": True},
+                ],
+            }
+        )
+    )
     page = client.get("/tables/public.orders").text
     assert "<code>bigint</code>" in page and "primary key" in page
     assert "enum: new, paid" in page and "JSON keys: channel" in page
@@ -227,17 +262,24 @@ def test_views_ages_follow_the_clock_without_a_write(config, app, client):
 
 
 @pytest.mark.parametrize("path", ["/", "/api/status", "/metrics"])
-def test_views_hot_pages_are_served_from_cache_without_flask(config, app, client, path,
-                                                             monkeypatch):
+def test_views_hot_pages_are_served_from_cache_without_flask(config, app, client, path, monkeypatch):
     fill(config, "lagging")
     first = client.get(path)  # Flask renders and fills the cache
     seen = []
-    monkeypatch.setattr("flask.app.Flask.full_dispatch_request",
-                        lambda self: seen.append(1) or Response("flask", 500))
+    monkeypatch.setattr(
+        "flask.app.Flask.full_dispatch_request", lambda self: seen.append(1) or Response("flask", 500)
+    )
     again = client.get(path)
     assert seen == [] and again.data == first.data
-    keep = ("Content-Type", "Content-Length", "Cache-Control", "Content-Security-Policy",
-            "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options")
+    keep = (
+        "Content-Type",
+        "Content-Length",
+        "Cache-Control",
+        "Content-Security-Policy",
+        "X-Content-Type-Options",
+        "Referrer-Policy",
+        "X-Frame-Options",
+    )
     assert {k: again.headers[k] for k in keep} == {k: first.headers[k] for k in keep}
     head = client.head(path)
     assert head.status_code == 200 and head.data == b"" and seen == []
