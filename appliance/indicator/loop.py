@@ -1,15 +1,19 @@
-"""The indicator as a service: lamp test, one pass per interval, systemd's watchdog, clean stop."""
+"""The indicator as a service: lamp test, one pass per interval, systemd's watchdog, clean stop.
+
+The systemd side (readiness, watchdog, the stop flag) is ``appliance.service``, shared with
+the agent and the page server.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from ..config import Config
+from ..service import StopFlag, Systemd
 from .address import page_address
 from .controller import Indicator, Tick
 from .display import Screen
@@ -18,72 +22,6 @@ from .hardware import open_hardware
 from .leds import Lights
 
 log = logging.getLogger(__name__)
-
-
-class Systemd:
-    """Tell systemd we are ready and alive; a no-op outside systemd (no NOTIFY_SOCKET)."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._notifier: Any = None
-        # sdnotify reads NOTIFY_SOCKET from the process itself; ``environ`` is that same
-        # environment (Config.environ), consulted so nothing is opened outside systemd.
-        if environ.get("NOTIFY_SOCKET"):
-            import sdnotify
-
-            self._notifier = sdnotify.SystemdNotifier()
-        self._status: str | None = None
-
-    def _send(self, *lines: str) -> None:
-        if self._notifier is not None:
-            self._notifier.notify("\n".join(lines))
-
-    def ready(self) -> None:
-        """Say start-up is done (Type=notify)."""
-        self._send("READY=1")
-
-    def alive(self, status: str) -> None:
-        """Pet the watchdog after a real pass; pass the status line on when it changed."""
-        lines = ["WATCHDOG=1"]
-        if status != self._status:
-            lines.append(f"STATUS={status}")
-            self._status = status
-        self._send(*lines)
-
-    def stopping(self) -> None:
-        """Say we are stopping on purpose."""
-        self._send("STOPPING=1")
-
-    def close(self) -> None:
-        """Close the notification socket."""
-        if self._notifier is not None and self._notifier.socket is not None:
-            self._notifier.socket.close()
-        self._notifier = None
-
-    def __enter__(self) -> Systemd:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class StopFlag:
-    """Set by SIGTERM or SIGINT. The handler only sets a flag; the loop polls it."""
-
-    def __init__(self) -> None:
-        self._set = False
-
-    def set(self, *_: object) -> None:
-        """Ask the loop to stop (usable as a signal handler)."""
-        self._set = True
-
-    def __call__(self) -> bool:
-        return self._set
-
-    def install(self) -> StopFlag:
-        """Make SIGTERM and SIGINT set this flag; return it."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self.set)
-        return self
 
 
 def run(indicator: Indicator, interval: float, stop: Callable[[], bool], systemd: Systemd) -> None:
@@ -151,6 +89,6 @@ def serve(
         with indicator:
             if once:
                 return indicator.tick()
-            with Systemd(config.environ) as systemd:
-                run(indicator, interval, stop or StopFlag().install(), systemd)
+            with Systemd(config.environ) as systemd, StopFlag() as flag:
+                run(indicator, interval, stop or flag, systemd)
     return None

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from ..errors import ApplianceError, HostKeyError, LoginError, SecretError, Sour
 from ..health import notify
 from ..health import status as health
 from ..health.store import StateStore
+from ..service import StopFlag, Systemd
 from . import reconcile as reconcile_mod
 from .guard import Guard
 from .masking import mask_key, masker
@@ -196,10 +195,10 @@ class Agent:
         self.config, self.link, self.replica, self.store = config, link, replica, store
         self.interval = config.sync.interval if interval is None else interval
         self.probe_interval = config.sync.probe_interval if probe_interval is None else probe_interval
-        self.stopping = threading.Event()
+        self.stopping = StopFlag()  # SIGTERM / SIGINT set it while run() runs
         self.failures = 0
         self._last_beat = 0.0
-        self.watchdog = _Watchdog()
+        self.systemd = Systemd(config.environ)
 
     def heartbeat(self, force: bool = False) -> None:
         """Record that the agent is alive (at most every 2 s unless forced)."""
@@ -209,12 +208,7 @@ class Agent:
             info = self.store.get("agent", {})
             info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval, running=True)
             self.store.put("agent", info)
-            self.watchdog.tick()  # called per page of a copy and per pass: real work
-
-    def _install_signals(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: self.stopping.set())
+            self.systemd.alive()  # called per page of a copy and per pass: real work
 
     def _pass(self, reconcile: bool = False) -> tuple[PassResult, float]:
         """Run one pass (reconciling the tables that are due, or all with ``reconcile``);
@@ -266,52 +260,29 @@ class Agent:
 
     def run(self, once: bool = False, reconcile: bool = False) -> PassResult:
         """Loop (or do one pass with ``once``); return the last pass's result."""
-        self._install_signals()
         self.store.put("agent", {"started": iso(utcnow()), "pid": os.getpid(), "running": True})
         self.store.event("agent", f"agent started (pid {os.getpid()})")
-        self.watchdog.ready()  # started; a long first copy must not hit TimeoutStartSec
+        self.systemd.ready()  # started; a long first copy must not hit TimeoutStartSec
         self.heartbeat(force=True)
         sender = notify.Sender(self.config).start()
         result = None
         try:
-            while not self.stopping.is_set():
-                result, delay = self._pass(reconcile)
-                reconcile = False  # --reconcile: now; then every sync.reconcile_every
-                if once:
-                    break
-                sender.wake.set()
-                self._wait(delay)
+            with self.stopping:  # SIGTERM / SIGINT only set the flag; restored on the way out
+                while not self.stopping.is_set():
+                    result, delay = self._pass(reconcile)
+                    reconcile = False  # --reconcile: now; then every sync.reconcile_every
+                    if once:
+                        break
+                    sender.wake.set()
+                    self._wait(delay)
         finally:
             info = self.store.get("agent", {})
             info.update(running=False, stopped=iso(utcnow()))
             self.store.put("agent", info)
             self.store.event("agent", "agent stopped")
-            self.watchdog.stopping()
+            self.systemd.stopping()
+            self.systemd.close()
             if once:  # deliver what this pass queued before exiting
                 notify.Sender(self.config).deliver_due(self.store)
             sender.stop()
         return result
-
-
-class _Watchdog:
-    """systemd notifications: READY at start, WATCHDOG after each page and pass of real work."""
-
-    def __init__(self) -> None:
-        try:
-            import sdnotify
-
-            self.notifier = sdnotify.SystemdNotifier() if os.environ.get("NOTIFY_SOCKET") else None
-        except ImportError:  # pragma: no cover - a dependency, but never fatal
-            self.notifier = None
-
-    def ready(self) -> None:
-        if self.notifier is not None:
-            self.notifier.notify("READY=1")
-
-    def tick(self) -> None:
-        if self.notifier is not None:
-            self.notifier.notify("WATCHDOG=1")
-
-    def stopping(self) -> None:
-        if self.notifier is not None:
-            self.notifier.notify("STOPPING=1")

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import http.client
 import logging
-import os
-import signal
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,6 +21,7 @@ from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from ..config import Config
+from ..service import StopFlag, Systemd
 from .app import FastPath, create_app
 from .reading import lan_ip
 
@@ -175,44 +173,6 @@ class PageServer:
         self.close()
 
 
-class _Stop:
-    """SIGTERM / SIGINT set a flag (the handler does nothing else); restored on exit."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._old: dict[int, object] = {}
-
-    def __enter__(self) -> _Stop:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._old[sig] = signal.signal(sig, self._set)
-        return self
-
-    def _set(self, *_) -> None:
-        self.requested = True
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-class _Systemd:
-    """READY=1 and WATCHDOG=1 to systemd; nothing outside a Type=notify unit."""
-
-    def __init__(self) -> None:
-        self.notifier = None
-        usec = int(os.environ.get("WATCHDOG_USEC") or 0)
-        self.every = usec / 2e6 if usec else 20.0  # pet twice per watchdog period
-        if os.environ.get("NOTIFY_SOCKET"):
-            import sdnotify
-
-            self.notifier = sdnotify.SystemdNotifier()
-
-    def send(self, message: str) -> None:
-        if self.notifier is not None:
-            self.notifier.notify(message)
-
-
 def serve(
     config: Config,
     host: str | None = None,
@@ -221,22 +181,22 @@ def serve(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve the status page until SIGTERM or Ctrl-C."""
-    systemd = _Systemd()
-    with _Stop() as stop, PageServer(config, host, port, threads) as server:
+    with (
+        Systemd(config.environ) as systemd,
+        StopFlag() as stop,
+        PageServer(config, host, port, threads) as server,
+    ):
         server.start()
-        echo(
-            f"Status page: {server.url} (listening on {server.host or '*'}:{server.port}, {threads} threads)"
-        )
-        systemd.send("READY=1")
-        next_pet = 0.0
-        while not stop.requested:
-            if systemd.notifier is not None and time.monotonic() >= next_pet:
-                # Pet the watchdog only after the page really answered over its socket.
-                if server.alive():
-                    systemd.send("WATCHDOG=1")
-                else:
-                    log.warning("the status page did not answer /livez")
-                next_pet = time.monotonic() + systemd.every
-            time.sleep(0.2)
-        systemd.send("STOPPING=1")
+        listening = f"{server.host or '*'}:{server.port}"
+        echo(f"Status page: {server.url} (listening on {listening}, {threads} threads)")
+        systemd.ready()
+        while not stop.is_set():
+            # Pet the watchdog only after the page really answered over its socket.
+            if systemd.active and server.alive():
+                systemd.alive()
+            elif systemd.active:
+                log.warning("the status page did not answer /livez")
+            if stop.wait(systemd.pet_every):
+                break
+        systemd.stopping()
     echo("Status page stopped.")
