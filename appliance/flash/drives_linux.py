@@ -99,8 +99,3 @@ def _descendants(dev: dict) -> Iterable[dict]:
     for child in dev.get("children", []) or []:
         yield child
         yield from _descendants(child)
-
-
-def partition_mounts(drive: Drive) -> list[str]:
-    """Return the mount points to unmount before writing (the drive's, in reverse depth)."""
-    return sorted(drive.mountpoints, key=len, reverse=True)

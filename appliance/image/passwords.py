@@ -20,10 +20,3 @@ def hash_password(password: str) -> str:
     from passlib.hash import sha512_crypt  # imported late: only customization needs it
 
     return sha512_crypt.using(rounds=ROUNDS).hash(password)
-
-
-def verify_password(password: str, hashed: str) -> bool:
-    """Tell whether ``password`` matches a SHA-512 crypt hash."""
-    from passlib.hash import sha512_crypt
-
-    return bool(sha512_crypt.verify(password, hashed))

@@ -22,7 +22,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -434,17 +433,6 @@ class Tunnel:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def wait_port(port: int, deadline: float) -> bool:
-    """Return True once 127.0.0.1:port accepts connections, False at the deadline."""
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
 
 
 if __name__ == "__main__":

@@ -124,7 +124,7 @@ def anchor(pg: PgCluster, sshd: Sshd, work: Path) -> tuple[float, dict]:
         ]
     )
     try:
-        from appliance.sync.tunnel import wait_port
+        from support.ports import wait_port
 
         assert wait_port(port, time.monotonic() + 20), "ssh -L did not come up"
         db = work / "anchor.sqlite"
