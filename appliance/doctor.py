@@ -2,7 +2,8 @@
 
 Each check returns one line: ok, or the problem and its fix. Checks that need an earlier
 one (the database needs the tunnel, the tunnel needs the config) are skipped with a note
-when that one failed, so the first problem is the one to fix.
+when that one failed, so the first problem is the one to fix. The machine's parts that
+doctor reads (``/dev``, systemd, the free-space margin) come in as a ``Machine``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,39 @@ from .errors import ApplianceError
 
 MIN_FREE_BYTES = 1 << 30  # 1 GiB: below this the replica and the WAL get tight
 UNITS = ("appliance-sync", "appliance-web", "appliance-indicator")
+SHOWN = 10  # write grants listed in full; more are counted
+
+# What lets the login write, each as the statement that takes it away: grants on tables,
+# views and columns (to the role, a role it belongs to, or PUBLIC), pg_write_all_data, and
+# ownership (an owner can always write). No % signs: psycopg2 formats this string.
+_WRITE_GRANTS = """
+WITH rel AS (
+    SELECT c.oid, c.relkind, c.relowner, c.relacl,
+           quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
+      AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp)'
+), acl AS (
+    SELECT r.name, a.privilege_type AS priv, '' AS col, r.relowner = a.grantee AS own, a.grantee
+    FROM rel r CROSS JOIN LATERAL aclexplode(r.relacl) a
+    UNION ALL
+    SELECT r.name, a.privilege_type, ' (' || quote_ident(att.attname) || ')', false, a.grantee
+    FROM rel r JOIN pg_attribute att ON att.attrelid = r.oid CROSS JOIN LATERAL aclexplode(att.attacl) a
+)
+SELECT 'REVOKE ' || string_agg(priv || col, ', ' ORDER BY priv, col) || ' ON ' || name || ' FROM '
+       || CASE grantee WHEN 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(grantee)) END
+FROM acl
+WHERE priv IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE') AND NOT own
+  AND (grantee = 0 OR pg_has_role(grantee, 'MEMBER'))
+GROUP BY name, grantee
+UNION ALL
+SELECT 'REVOKE pg_write_all_data FROM ' || quote_ident(current_user) FROM pg_roles
+WHERE rolname = 'pg_write_all_data' AND pg_has_role(oid, 'MEMBER')
+UNION ALL
+SELECT 'ALTER TABLE ' || name || ' OWNER TO <another role>' FROM rel
+WHERE relkind IN ('r', 'p') AND pg_has_role(relowner, 'MEMBER')
+ORDER BY 1
+"""
 
 
 @dataclass
@@ -33,7 +67,19 @@ class Check:
     def line(self) -> str:
         mark = {True: "ok     ", False: "PROBLEM", None: "-      "}[self.ok]
         text = f"{mark} {self.name}: {self.detail}"
-        return text + (f"\n        fix: {self.fix}" if self.fix else "")
+        fix = self.fix.replace("\n", "\n" + " " * 13)  # a fix of several lines stays indented
+        return text + (f"\n        fix: {fix}" if fix else "")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where doctor looks at this machine; tests hand in their own folders and commands."""
+
+    dev: Path = Path("/dev")
+    systemd: Path = Path("/run/systemd/system")  # exists only while systemd runs (sd_booted)
+    systemctl: str = "systemctl"
+    timedatectl: str = "timedatectl"
+    min_free: int = MIN_FREE_BYTES
 
 
 def _config(path: str) -> tuple[Check, Config | None]:
@@ -74,10 +120,9 @@ def _ssh(cfg: Config) -> Check:
     )
 
 
-def _database(cfg: Config) -> tuple[list[Check], dict | None]:
+def _database(cfg: Config) -> list[Check]:
     from .sync.link import SourceLink
 
-    out: list[Check] = []
     with SourceLink(cfg) as link:
         try:
             source = link.source()
@@ -85,109 +130,161 @@ def _database(cfg: Config) -> tuple[list[Check], dict | None]:
                 "SELECT current_setting('transaction_read_only'), rolsuper FROM pg_roles "
                 "WHERE rolname = current_user"
             )[0]
+            # A superuser passes every privilege check: its grants say nothing.
+            writes = [] if is_super else [row[0] for row in source.execute(_WRITE_GRANTS)]
             shapes = source.describe([t.name for t in cfg.tables])
         except ApplianceError as e:
-            return [Check("database", False, str(e), "see the message")], None
-    where = f"{cfg.source.user}@{cfg.source.host}:{cfg.source.port}/{cfg.source.database}"
+            return [Check("database", False, str(e), "see the message")]
+    src = cfg.source
+    where = f"{src.user}@{src.host}:{src.port}/{src.database}"
     if read_only != "on":
-        out.append(
-            Check(
-                "database",
-                False,
-                f"{where}: the session is not read-only",
-                "report this: the appliance must never be able to write",
-            )
+        session = Check(
+            "database",
+            False,
+            f"{where}: the session is not read-only",
+            "report this: the appliance must never be able to write",
         )
     else:
-        out.append(Check("database", True, f"{where}: login works, session read-only"))
-    if is_super:
-        out.append(
-            Check(
-                "database role",
-                False,
-                f"{cfg.source.user} is a superuser",
-                "use a role with SELECT only (e.g. GRANT pg_read_all_data)",
-            )
-        )
+        session = Check("database", True, f"{where}: login works, session read-only")
     missing = [t.name for t in cfg.tables if t.name not in shapes]
-    if missing:
-        out.append(
-            Check(
-                "tables",
-                False,
-                f"not found at the source: {', '.join(missing)}",
-                "check tables.name (schema.table) and that the role may SELECT them",
-            )
+    tables = (
+        Check(
+            "tables",
+            False,
+            f"not found at the source: {', '.join(missing)}",
+            "check tables.name (schema.table) and that the role may SELECT them",
         )
-    else:
-        out.append(Check("tables", True, f"all {len(cfg.tables)} configured tables exist"))
-    return out, shapes
+        if missing
+        else Check("tables", True, f"all {len(cfg.tables)} configured tables exist")
+    )
+    return [session, _role(src.user, bool(is_super), writes), tables]
+
+
+def _role(user: str, is_super: bool, writes: list[str]) -> Check:
+    if is_super:
+        return Check(
+            "role",
+            False,
+            f"{user} is a superuser: it can write to, and drop, the production database",
+            "log in as a role that can only read; as an administrator of the source, run:\n"
+            "CREATE ROLE appliance_ro LOGIN PASSWORD '...'; GRANT pg_read_all_data TO appliance_ro;\n"
+            "then set source.user and the password file to that role",
+        )
+    if writes:
+        shown = [f"{w};" for w in writes[:SHOWN]]
+        if len(writes) > SHOWN:
+            shown.append(f"... and {len(writes) - SHOWN} more")
+        return Check(
+            "role",
+            False,
+            f"{user} can write to the source, which the appliance must never do ({len(writes)} grant(s))",
+            "as an administrator of the source, run:\n" + "\n".join(shown),
+        )
+    return Check("role", True, f"{user} is not a superuser and holds no write grants")
 
 
 def _replica(cfg: Config) -> Check:
-    from .sync.replica import Replica
+    from .sync.replica import Replica, sqlite_path
 
+    path = sqlite_path(cfg.replica_url)
+    if path is None:
+        return Check(
+            "replica", False, f"{cfg.replica_url} is not SQLite", "use a sqlite:/// URL in replica.url"
+        )
+    folder = Path(path).parent
     try:
         with Replica(cfg.replica_url) as replica:
             replica.db.execute("BEGIN IMMEDIATE")
             replica.db.execute("ROLLBACK")
     except (ApplianceError, OSError) as e:
-        return Check("replica", False, str(e), f"make {Path(cfg.state_dir)} writable by the service user")
+        return Check(
+            "replica",
+            False,
+            f"cannot write {path}: {e}",
+            f"make {folder} a folder the service user can write: sudo install -d -o appliance {folder}",
+        )
     return Check("replica", True, f"{cfg.replica_url} is writable")
 
 
-def _disk(cfg: Config) -> Check:
+def _disk(cfg: Config, machine: Machine) -> Check:
     path = Path(cfg.state_dir)
     while not path.exists():
         path = path.parent
     free = shutil.disk_usage(path).free
-    detail = f"{free / (1 << 30):.1f} GiB free under {path}"
-    if free < MIN_FREE_BYTES:
-        return Check("disk", False, detail, "free space (old logs, images) or use a bigger card")
+    detail = f"{free / (1 << 30):.1f} GiB free under {path}, {machine.min_free / (1 << 30):.1f} GiB needed"
+    if free < machine.min_free:
+        return Check(
+            "disk",
+            False,
+            detail,
+            f"free space under {path} (sudo journalctl --vacuum-size=100M, old images) or use a bigger card",
+        )
     return Check("disk", True, detail)
 
 
-def _hardware(cfg: Config) -> list[Check]:
+def _hardware(cfg: Config, machine: Machine) -> list[Check]:
     ind = cfg.indicator
-    if ind.mock or os.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
+    if ind.mock or cfg.environ.get("GPIOZERO_PIN_FACTORY") == "mock":
         return [
             Check("gpio", True, "mock pins configured ([indicator] mock = true)"),
             Check("i2c", True, "dummy display configured"),
         ]
-    chips = sorted(Path("/dev").glob("gpiochip*"))
-    usable = bool(chips) and os.access(chips[0], os.R_OK | os.W_OK)
-    gpio = (
-        Check("gpio", True, f"{chips[0]} is accessible")
-        if usable
-        else Check(
+    chips = sorted(machine.dev.glob("gpiochip*"))
+    usable = [c for c in chips if os.access(c, os.R_OK | os.W_OK)]
+    if not chips:
+        gpio = Check(
             "gpio",
             False,
-            "no accessible /dev/gpiochip*",
-            "on a Pi: add the service user to group gpio (usermod -aG gpio appliance)",
+            f"no {machine.dev}/gpiochip*: this machine has no GPIO, so no LEDs and no button",
+            "run the indicator on a Raspberry Pi; elsewhere set [indicator] mock = true",
         )
-    )
+    elif not usable:
+        gpio = Check(
+            "gpio",
+            False,
+            f"{chips[0]} is not readable and writable by this user",
+            "add the service user to group gpio (sudo usermod -aG gpio appliance), then restart its units",
+        )
+    else:
+        gpio = Check("gpio", True, f"{usable[0]} is accessible")
     if ind.oled == "none":
         return [gpio, Check("i2c", None, 'oled = "none": no display expected')]
-    dev = Path(f"/dev/i2c-{ind.i2c_port}")
-    present = dev.exists() and os.access(dev, os.R_OK | os.W_OK)
-    i2c = (
-        Check("i2c", True, f"{dev} is present")
-        if present
-        else Check(
+    dev = machine.dev / f"i2c-{ind.i2c_port}"
+    if not dev.exists():
+        i2c = Check(
             "i2c",
             False,
-            f"{dev} is missing or not accessible",
-            "enable I2C (sudo raspi-config nonint do_i2c 0), reboot, and add the service user to group i2c",
+            f"no {dev}: I2C is off, or the display is on another bus than [indicator] i2c_port",
+            "on a Pi: sudo raspi-config nonint do_i2c 0, then reboot; "
+            'without a display set [indicator] oled = "none"',
         )
-    )
+    elif not os.access(dev, os.R_OK | os.W_OK):
+        i2c = Check(
+            "i2c",
+            False,
+            f"{dev} is not readable and writable by this user",
+            "add the service user to group i2c (sudo usermod -aG i2c appliance), then restart its units",
+        )
+    else:
+        i2c = Check("i2c", True, f"{dev} is accessible")
     return [gpio, i2c]
 
 
-def _units() -> Check:
-    if not Path("/run/systemd/system").exists() or not shutil.which("systemctl"):
-        return Check("units", None, "systemd is not running here: units not checked")
-    out = subprocess.run(["systemctl", "is-active", *UNITS], capture_output=True, text=True)
-    states = dict(zip(UNITS, out.stdout.split(), strict=False))
+def _ask(command: list[str]) -> str | None:
+    """Return what a systemd tool printed, or None when it could not be run."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def _units(machine: Machine) -> Check:
+    if not machine.systemd.exists():
+        return Check("units", None, f"systemd is not running here (no {machine.systemd}): units not checked")
+    out = _ask([machine.systemctl, "is-active", *UNITS])
+    if out is None:
+        return Check("units", None, f"{machine.systemctl} could not be run: units not checked")
+    states = dict(zip(UNITS, out.split(), strict=False))
     down = [u for u in UNITS if states.get(u) != "active"]
     if down:
         return Check(
@@ -199,8 +296,29 @@ def _units() -> Check:
     return Check("units", True, "all three units active")
 
 
-def run(config_path: str) -> list[Check]:
+def _clock(machine: Machine) -> Check:
+    # Lag and maintenance windows are judged only on a synchronised clock (BRIEF 7); where
+    # nobody can tell (no systemd: CI, containers, laptops), the clock counts as synchronised.
+    unknown = "synchronisation cannot be determined here ({}): counted as synchronised"
+    if not machine.systemd.exists():
+        return Check("clock", True, unknown.format("systemd is not running"))
+    out = _ask([machine.timedatectl, "show", "--property=NTPSynchronized", "--value"])
+    if out is None or out.strip() not in ("yes", "no"):
+        return Check("clock", True, unknown.format(f"{machine.timedatectl} gave no answer"))
+    if out.strip() == "no":
+        return Check(
+            "clock",
+            False,
+            "not synchronised: lag and maintenance windows are not judged until it is",
+            "let the Pi reach an NTP server (UDP port 123); sudo timedatectl set-ntp true; "
+            "timedatectl timesync-status",
+        )
+    return Check("clock", True, "synchronised (NTP)")
+
+
+def run(config_path: str, machine: Machine | None = None) -> list[Check]:
     """Return every check's result, in the order a deployment is fixed."""
+    machine = machine or Machine()
     first, cfg = _config(config_path)
     if cfg is None:
         return [first]
@@ -211,8 +329,12 @@ def run(config_path: str) -> list[Check]:
     if ssh.ok is False:
         checks.append(Check("database", None, "not checked: the tunnel must work first"))
     else:
-        steps.append(lambda: _database(cfg)[0])
-    steps += [lambda: [_replica(cfg), _disk(cfg)], lambda: _hardware(cfg), lambda: [_units()]]
+        steps.append(lambda: _database(cfg))
+    steps += [
+        lambda: [_replica(cfg), _disk(cfg, machine)],
+        lambda: _hardware(cfg, machine),
+        lambda: [_units(machine), _clock(machine)],
+    ]
     for step in steps:
         checks += step()
     return checks
