@@ -2,10 +2,11 @@
 
 Non-breaking (BRIEF 4.5): new column, new table in a configured schema, widened type
 (varchar(n) -> text or a larger n, int -> bigint, numeric precision up, real -> double),
-NOT NULL dropped, new enum label. Breaking: dropped or renamed column, dropped or renamed
-table, narrowed or changed type, primary key changed, cursor column dropped or retyped.
+NOT NULL dropped or added, new enum label. Breaking: dropped or renamed column, dropped
+or renamed table, narrowed or changed type, enum label removed, primary key changed (a key
+column retyped included), cursor column dropped, renamed or retyped.
 A dropped and an added column with the same type at the same position are a rename.
-Pure functions: the guard (``appliance.guard``) applies the policies.
+Pure functions: the guard (``appliance.sync.guard``) applies the policies.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def is_widening(old: str, new: str) -> bool:
     if ob == "character varying" and nb == "text":
         return True
     if ob in text_like and nb in ("character varying", "text") and ob != "character":
-        return not np_ or (op and np_[0] >= op[0])
+        return not np_ or (bool(op) and np_[0] >= op[0])
     if ob == "numeric" and nb == "numeric":
         if not np_:
             return True
@@ -134,14 +135,18 @@ def compare(contract: dict, live: dict | None, cursor: str = "") -> list[Drift]:
             )
         ]
     out = _columns_diff(contract, live)
-    if contract.get("primary_key") != live.get("primary_key"):
+    old_key, new_key = contract.get("primary_key", []), live.get("primary_key", [])
+    # A key column retyped to another type is a changed key too: rows no longer match by it.
+    retyped = [d.column for d in out if d.kind == "type_changed" and d.column in old_key]
+    if old_key != new_key or retyped:
         out.append(
             Drift(
                 "primary_key_changed",
-                ",".join(live.get("primary_key", [])),
+                ",".join(new_key),
                 True,
-                f"primary key changed from ({', '.join(contract.get('primary_key', []))}) "
-                f"to ({', '.join(live.get('primary_key', []))})",
+                f"primary key changed from ({', '.join(old_key)}) to ({', '.join(new_key)})"
+                if old_key != new_key
+                else f"the primary key column(s) {', '.join(retyped)} changed type",
             )
         )
     if cursor:

@@ -5,7 +5,8 @@ applies the table's policy (BRIEF 4.5, 9):
 - ``evolve``: non-breaking changes are applied to the replica (new columns added and
   backfilled) and syncing goes on; a breaking change freezes the table;
 - ``freeze``: any change freezes the table (the last good data stays untouched);
-- ``ignore``: keeps syncing the columns that still fit, sends no notification.
+- ``ignore``: keeps syncing the columns that still fit (the contract's columns, still there
+  and stored the same way in the replica), sends no notification.
 In every case the table's state is ``drift`` until the change is accepted
 (``health.accept_drift``). After accepting a breaking change the table is copied again.
 """
@@ -40,6 +41,16 @@ class Verdict:
     columns: set[str] | None = None  # the columns to sync; None: every live column
     allowed: dict[str, set[str]] = field(default_factory=dict)
     contract: dict | None = None
+
+
+def _still_fitting(accepted: dict, live: dict) -> set[str]:
+    """Return the contract's columns the replica can still take: present, of the same kind.
+
+    A column retyped to another kind (smallint -> text) would put text into an INTEGER
+    column; under ``ignore`` it keeps its last good values until the change is accepted.
+    """
+    kinds = {c["name"]: c["kind"] for c in live["columns"]}
+    return {c["name"] for c in accepted["columns"] if kinds.get(c["name"]) == c["kind"]}
 
 
 def _entries_text(entries: list[Drift]) -> str:
@@ -88,7 +99,7 @@ class Guard:
             or any(d.kind in _UNSYNCABLE for d in entries)
         )
         if t.on_drift == "ignore" and live is not None:
-            verdict.columns = {c["name"] for c in accepted["columns"]}
+            verdict.columns = _still_fitting(accepted, live)
         self.store.put(f"frozen:{t.name}", verdict.frozen)
         if not entries and live is not None:
             self._recopy_if_reshaped(t, live)
