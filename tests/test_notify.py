@@ -2,25 +2,46 @@
 
 from __future__ import annotations
 
+import email
 import json
 import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from support.pg import free_port
+from support.running import RunningAgent
 from support.tomlconf import RO_PASSWORD, password_file, sections, write_config
-from test_outage import RunningAgent, own_pg  # noqa: F401 - fixture
+from support.wait import wait_until
 
+from appliance.clock import iso, utcnow
+from appliance.config import Config, parse
+from appliance.health import notify
+from appliance.health import status as health
 from appliance.health.notify import message
+from appliance.health.store import StateStore
+from appliance.schema.drift import Drift
+
+TOKEN = "SECRETTOKEN"
 
 
 class Receiver(ThreadingHTTPServer):
+    """A webhook receiver on 127.0.0.1 that answers each POST with the next scripted answer.
+
+    ``answers`` holds HTTP status codes or "garbage" (a reply that is not HTTP); once they
+    are used up every POST gets 200. ``hits`` records every answer given, ``bodies`` the
+    messages accepted with 200.
+    """
+
     daemon_threads = True
 
-    def __init__(self, hang: bool = False):
+    def __init__(self, hang: bool = False, answers: Iterable[int | str] = (), port: int = 0):
         self.bodies: list[dict] = []
+        self.hits: list[int | str] = []
+        self.answers = list(answers)
         self.hang = hang
         self.release = threading.Event()
         receiver = self
@@ -30,26 +51,38 @@ class Receiver(ThreadingHTTPServer):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 if receiver.hang:
                     receiver.release.wait(30)
-                receiver.bodies.append(json.loads(body))
-                self.send_response(200)
+                answer = receiver.answers.pop(0) if receiver.answers else 200
+                receiver.hits.append(answer)
+                if answer == "garbage":
+                    self.wfile.write(b"SPAM SPAM SPAM\r\n\r\n")
+                    self.close_connection = True
+                    return
+                if answer == 200:
+                    receiver.bodies.append(json.loads(body))
+                self.send_response(int(answer))
                 self.end_headers()
                 self.wfile.write(b"ok")
 
             def log_message(self, *args):
                 pass
 
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        super().__init__(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/hooks/T000/SECRETTOKEN"
+        return hook_url(self.server_address[1])
 
     def close(self):
         self.release.set()
         self.shutdown()
         self.server_close()
+
+
+def hook_url(port: int) -> str:
+    """Return a webhook URL with a token in its path, as Slack's are."""
+    return f"http://127.0.0.1:{port}/hooks/T000/{TOKEN}"
 
 
 def direct_config(pg, tmp_path, notify: dict):
@@ -64,16 +97,7 @@ def direct_config(pg, tmp_path, notify: dict):
     return write_config(tmp_path / "appliance.toml", config, [{"name": "public.t", "cursor": "updated_at"}])
 
 
-def poll(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def test_notify_webhook_once_per_change(own_pg, tmp_path):  # noqa: F811
+def test_notify_webhook_once_per_change(own_pg, tmp_path):
     receiver = Receiver()
     try:
         cfg = direct_config(own_pg, tmp_path, {"webhook_url": receiver.url})
@@ -82,26 +106,24 @@ def test_notify_webhook_once_per_change(own_pg, tmp_path):  # noqa: F811
             run.wait_state("ok")
             own_pg.stop()
             run.wait_state("outage")
-            assert poll(lambda: len(receiver.bodies) == 1)
+            wait_until(lambda: len(receiver.bodies) == 1)
             own_pg.start()
             run.wait_state("ok", timeout=60)
-            assert poll(lambda: len(receiver.bodies) == 2)
+            wait_until(lambda: len(receiver.bodies) == 2)
             # a few more passes in the same state send nothing more
             passes = len(run.store.runs(100))
-            assert poll(lambda: len(run.store.runs(100)) >= passes + 3)
+            wait_until(lambda: len(run.store.runs(100)) >= passes + 3)
         states = [(b["previous"], b["state"]) for b in receiver.bodies]
         assert states == [("ok", "outage"), ("outage", "ok")]
         first = receiver.bodies[0]
         assert first["text"].startswith(f"{socket.gethostname()}: OUTAGE - Database unreachable")
         assert "back to OK" in receiver.bodies[1]["text"]
-        assert all(
-            "SECRETTOKEN" not in json.dumps(b) and RO_PASSWORD not in json.dumps(b) for b in receiver.bodies
-        )
+        assert all(TOKEN not in json.dumps(b) and RO_PASSWORD not in json.dumps(b) for b in receiver.bodies)
     finally:
         receiver.close()
 
 
-def test_notify_email_through_real_smtp(own_pg, tmp_path):  # noqa: F811
+def test_notify_email_through_real_smtp(own_pg, tmp_path):
     from aiosmtpd.controller import Controller
 
     received = []
@@ -123,7 +145,7 @@ def test_notify_email_through_real_smtp(own_pg, tmp_path):  # noqa: F811
             run.wait_state("ok")
             own_pg.stop()
             run.wait_state("outage")
-            assert poll(lambda: len(received) == 1)
+            wait_until(lambda: len(received) == 1)
     finally:
         controller.stop()
     body = received[0].content.decode()
@@ -131,7 +153,7 @@ def test_notify_email_through_real_smtp(own_pg, tmp_path):  # noqa: F811
     assert "OUTAGE" in body and "public.t" in body
 
 
-def test_notify_hanging_receiver_does_not_slow_the_sync(own_pg, tmp_path):  # noqa: F811
+def test_notify_hanging_receiver_does_not_slow_the_sync(own_pg, tmp_path):
     receiver = Receiver(hang=True)
     try:
         cfg = direct_config(own_pg, tmp_path, {"webhook_url": receiver.url})
@@ -146,12 +168,12 @@ def test_notify_hanging_receiver_does_not_slow_the_sync(own_pg, tmp_path):  # no
             own_pg.sql("INSERT INTO t VALUES (2, 'b')", db="sales")
             replica = sqlite3.connect(run.replica.path)
             try:
-                assert poll(lambda: replica.execute("SELECT count(*) FROM t").fetchone()[0] == 2, timeout=10)
+                wait_until(lambda: replica.execute("SELECT count(*) FROM t").fetchone()[0] == 2, timeout=10)
             finally:
                 replica.close()
             assert receiver.bodies == []
             receiver.release.set()
-            assert poll(lambda: len(receiver.bodies) == 2, timeout=30)
+            wait_until(lambda: len(receiver.bodies) == 2, timeout=30)
     finally:
         receiver.close()
 
@@ -166,3 +188,324 @@ def test_notify_message_fields():
     msg = message(status, "ok")
     assert msg["text"].endswith("LAGGING - orders is 12m behind")
     assert msg["tables"] == [{"name": "public.orders", "state": "lagging", "lag": "12m"}]
+
+
+# -- delivery: retries, backoff, giving up, restarts (no database needed) -----------------
+
+
+class Clock:
+    """A clock the test moves by hand; it starts a second ahead of the real one, so
+    messages queued just now (at ``time.time()``) are due at once."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 1
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def receivers():
+    """Return a function starting webhook receivers; all are closed after the test."""
+    started: list[Receiver] = []
+
+    def start(**kwargs) -> Receiver:
+        started.append(Receiver(**kwargs))
+        return started[-1]
+
+    yield start
+    for r in started:
+        r.close()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on 127.0.0.1; ``answers`` scripts its replies to DATA."""
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        def __init__(self) -> None:
+            self.received: list = []
+            self.answers: list[str] = []
+            self.port = free_port()
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            if self.answers:
+                return self.answers.pop(0)
+            self.received.append(envelope)
+            return "250 OK"
+
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
+    controller.start()
+    yield handler
+    controller.stop()
+
+
+def notify_config(tmp_path, tables=None, environ=None, **notify) -> Config:
+    return parse(
+        {
+            "appliance": {"state_dir": str(tmp_path / "state")},
+            "source": {"host": "db", "database": "d", "user": "u", "password_env": "DB_PASSWORD"},
+            "sync": {"warn_lag": "10m", "max_lag": "1h"},
+            "notify": notify,
+            "tables": tables or [{"name": "public.orders"}],
+        },
+        environ=environ,
+    )
+
+
+STATUS = {
+    "state": "outage",
+    "since": "2024-01-01T00:00:00Z",
+    "reason": "Database unreachable: connection refused",
+    "tables": [{"name": "public.orders", "state": "outage", "lag_seconds": 90}],
+}
+
+
+def queue_one(cfg: Config) -> list[dict]:
+    """Queue one state change (ok -> outage) the way health.status.update does; return the outbox."""
+    with StateStore(cfg.state_dir) as store:
+        notify.enqueue(cfg, store, STATUS, "ok")
+        return store.outbox()
+
+
+def try_due(sender: notify.Sender, cfg: Config) -> tuple[int, list[dict]]:
+    """Run one delivery round; return (delivered, the outbox afterwards)."""
+    with StateStore(cfg.state_dir) as store:
+        return sender.deliver_due(store), store.outbox()
+
+
+def test_notify_retries_after_5xx_until_delivered(tmp_path, receivers):
+    receiver = receivers(answers=[500, 503])
+    cfg = notify_config(tmp_path, webhook_url=receiver.url)
+    [queued] = queue_one(cfg)
+    clock = Clock()
+    sender = notify.Sender(cfg, clock=clock)
+    errors = []
+    for attempt in (1, 2):
+        delivered, [item] = try_due(sender, cfg)
+        assert (delivered, item["attempts"], item["sent"]) == (0, attempt, None)
+        errors.append(item["last_error"])
+        # not tried again before its time
+        assert try_due(sender, cfg)[0] == 0 and len(receiver.hits) == attempt
+        clock.now = item["next_try"]
+    delivered, [item] = try_due(sender, cfg)
+    assert errors == ["HTTP 500", "HTTP 503"]
+    assert (delivered, item["attempts"]) == (1, 3)
+    assert item["sent"] not in (None, "gave up")
+    assert receiver.hits == [500, 503, 200]
+    assert receiver.bodies == [queued["payload"]]
+    # delivered means done: later rounds send nothing more
+    clock.now += 3600
+    assert try_due(sender, cfg)[0] == 0 and len(receiver.hits) == 3
+
+
+@pytest.mark.parametrize("answer", ["refused", "garbage"])
+def test_notify_retries_after_a_dead_or_garbled_receiver(tmp_path, receivers, answer):
+    port = free_port()
+    if answer == "garbage":  # answers something that is not HTTP, then 200
+        receivers(answers=["garbage"], port=port)
+    cfg = notify_config(tmp_path, webhook_url=hook_url(port))
+    queue_one(cfg)
+    clock = Clock()
+    sender = notify.Sender(cfg, clock=clock)
+    delivered, [item] = try_due(sender, cfg)
+    assert (delivered, item["attempts"], item["sent"]) == (0, 1, None)
+    expected = "Connection refused" if answer == "refused" else "BadStatusLine"
+    assert expected in item["last_error"]
+    receiver = receivers(port=port) if answer == "refused" else None
+    clock.now = item["next_try"]
+    delivered, [item] = try_due(sender, cfg)
+    assert (delivered, item["attempts"]) == (1, 2)
+    assert item["sent"] not in (None, "gave up")
+    if receiver is not None:
+        assert len(receiver.bodies) == 1
+
+
+def test_notify_backoff_doubles_up_to_a_cap(tmp_path):
+    cfg = notify_config(tmp_path, webhook_url=hook_url(free_port()))  # nobody listens
+    queue_one(cfg)
+    clock = Clock()
+    sender = notify.Sender(cfg, clock=clock, max_attempts=100)
+    delays = []
+    for _ in range(12):
+        _, [item] = try_due(sender, cfg)
+        delays.append(item["next_try"] - clock.now)
+        # a minute early is too early; on time it is tried
+        clock.now = item["next_try"] - 60
+        assert try_due(sender, cfg)[1][0]["attempts"] == item["attempts"]
+        clock.now = item["next_try"]
+    assert item["attempts"] == 12
+    assert delays == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, notify.MAX_DELAY, notify.MAX_DELAY]
+
+
+@pytest.mark.parametrize("max_attempts", [None, 3])
+def test_notify_gives_up_after_max_attempts(tmp_path, receivers, caplog, max_attempts):
+    receiver = receivers(answers=[500] * 50)
+    cfg = notify_config(tmp_path, webhook_url=receiver.url)
+    queue_one(cfg)
+    clock = Clock()
+    limit = max_attempts or notify.MAX_ATTEMPTS
+    sender = notify.Sender(cfg, clock=clock, **({"max_attempts": max_attempts} if max_attempts else {}))
+    for _ in range(limit):
+        _, [item] = try_due(sender, cfg)
+        clock.now = item["next_try"]
+    assert (item["attempts"], item["sent"], item["last_error"]) == (limit, "gave up", "HTTP 500")
+    assert receiver.hits == [500] * limit
+    assert "giving up" in caplog.text
+    with StateStore(cfg.state_dir) as store:
+        assert "gave up sending a webhook notification: HTTP 500" in [e["message"] for e in store.events()]
+    # given up means no more tries, however late it gets
+    clock.now += 10 * 86400
+    delivered, [item] = try_due(sender, cfg)
+    assert (delivered, item["attempts"], len(receiver.hits)) == (0, limit, limit)
+
+
+def test_notify_outbox_survives_a_restart(tmp_path, receivers):
+    port = free_port()
+    cfg = notify_config(tmp_path, webhook_url=hook_url(port))
+    [queued] = queue_one(cfg)
+    clock = Clock()
+    _, [item] = try_due(notify.Sender(cfg, clock=clock), cfg)  # the first process fails once ...
+    assert (item["attempts"], item["sent"]) == (1, None)
+    receiver = receivers(port=port)  # ... and stops; the receiver comes back
+    clock.now = item["next_try"]
+    sender = notify.Sender(cfg, clock=clock).start()  # a new process, its own thread and store
+    try:
+        wait_until(lambda: len(receiver.bodies) == 1, timeout=15)
+    finally:
+        sender.stop()
+    assert receiver.bodies == [queued["payload"]]
+    with StateStore(cfg.state_dir) as store:
+        [item] = store.outbox()
+    assert item["attempts"] == 2 and item["sent"] not in (None, "gave up")
+
+
+def test_notify_email_retried_after_smtp_refusal(tmp_path, smtp_server):
+    smtp_server.answers = ["451 4.3.0 Try again later", "554 5.3.0 Not today"]
+    cfg = notify_config(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_to=["ops@example.com"]
+    )
+    queue_one(cfg)
+    clock = Clock()
+    sender = notify.Sender(cfg, clock=clock)
+    for attempt in (1, 2):
+        delivered, [item] = try_due(sender, cfg)
+        assert (delivered, item["attempts"], item["channel"]) == (0, attempt, "email")
+        assert item["last_error"] == "SMTPDataError"
+        clock.now = item["next_try"]
+    delivered, [item] = try_due(sender, cfg)
+    assert (delivered, item["attempts"]) == (1, 3)
+    [mail] = smtp_server.received
+    assert mail.rcpt_tos == ["ops@example.com"]
+    assert "OUTAGE - Database unreachable" in mail.content.decode()
+
+
+# -- what is sent: drift, ignored drift, no secrets ----------------------------------------
+
+DROPPED = Drift("column_dropped", "code", True, 'column "code" was dropped').as_dict()
+ADDED = Drift("column_added", "note", False, 'column "note" was added (text)').as_dict()
+NEW_TABLE = Drift("table_added", "", False, "new table public.refunds", "public.refunds").as_dict()
+
+
+def drift_config(tmp_path, orders: str, items: str, **notify_settings) -> Config:
+    tables = [{"name": "public.orders", "on_drift": orders}, {"name": "public.items", "on_drift": items}]
+    return notify_config(tmp_path, tables=tables, **notify_settings)
+
+
+def change_to_drift(cfg: Config, drift: dict[str, list[dict]]) -> dict:
+    """Bring the health to ok, then record ``drift`` (key -> entries) and update; return the status."""
+    with StateStore(cfg.state_dir) as store:
+        for t in cfg.tables:
+            store.record_table(t.name, t.replica_name, last_sync=iso(utcnow()), rows=5)
+        store.put("source", {"tunnel": "direct", "database": "up", "last_error": "", "down": False})
+        assert health.update(cfg, store)["state"] == "ok"
+        for key, entries in drift.items():
+            store.put(key, entries)
+        return health.update(cfg, store)
+
+
+def test_notify_drift_is_sent_with_its_content(tmp_path, receivers, smtp_server):
+    receiver = receivers()
+    cfg = drift_config(
+        tmp_path,
+        "evolve",
+        "evolve",
+        webhook_url=receiver.url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_to=["ops@example.com"],
+    )
+    status = change_to_drift(cfg, {"drift:public.orders": [DROPPED, ADDED]})
+    assert status["state"] == "drift"
+    assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 2
+    [body] = receiver.bodies
+    assert (body["state"], body["previous"]) == ("drift", "ok")
+    assert body["reason"] == 'public.orders: column "code" was dropped (and 1 more).'
+    assert body["text"].endswith('DRIFT - public.orders: column "code" was dropped (and 1 more).')
+    assert {t["name"]: t["state"] for t in body["tables"]} == {"public.orders": "drift", "public.items": "ok"}
+    [mail] = smtp_server.received
+    text = mail.content.decode()
+    assert 'DRIFT - public.orders: column "code" was dropped' in text
+    assert "public.orders: drift" in text and "public.items: ok" in text
+
+
+@pytest.mark.parametrize(
+    "orders,items,drift,sent",
+    [
+        ("ignore", "evolve", {"drift:public.orders": [DROPPED]}, False),
+        ("ignore", "ignore", {"drift:public.orders": [DROPPED], "drift:public.items": [ADDED]}, False),
+        ("ignore", "evolve", {"drift:public.orders": [DROPPED], "drift:public.items": [ADDED]}, True),
+        ("ignore", "freeze", {"drift:public.items": [ADDED]}, True),
+        ("ignore", "ignore", {"source_drift": [NEW_TABLE]}, True),
+    ],
+    ids=["ignored-table", "all-ignored", "one-not-ignored", "other-table", "new-source-table"],
+)
+def test_notify_drift_policy_ignore_sends_nothing(tmp_path, receivers, orders, items, drift, sent):
+    receiver = receivers()
+    cfg = drift_config(tmp_path, orders, items, webhook_url=receiver.url)
+    status = change_to_drift(cfg, drift)
+    # ignored drift is still the state and still in the event log, so nobody misses it
+    assert status["state"] == "drift"
+    with StateStore(cfg.state_dir) as store:
+        assert store.events(1)[0]["message"].startswith("ok -> drift: ")
+    delivered, outbox = try_due(notify.Sender(cfg, clock=Clock()), cfg)
+    assert (delivered, len(outbox), len(receiver.bodies)) == ((1, 1, 1) if sent else (0, 0, 0))
+
+
+def test_notify_secrets_stay_out_of_messages_logs_and_the_outbox(tmp_path, receivers, caplog):
+    password = "db-pass-5ecret"
+    # one receiver fails in every way, then accepts; the URL and the password must not show
+    receiver = receivers(answers=[500, "garbage", 401])
+    cfg = notify_config(tmp_path, environ={"DB_PASSWORD": password}, webhook_url=receiver.url)
+    queue_one(cfg)
+    clock = Clock()
+    sender = notify.Sender(cfg, clock=clock)
+    for _ in range(4):
+        _, [item] = try_due(sender, cfg)
+        clock.now = item["next_try"]
+    # and a URL the library rejects outright, whose error text quotes the URL
+    bad = notify_config(tmp_path / "bad", webhook_url=f"127.0.0.1/hooks/T000/{TOKEN}")
+    queue_one(bad)
+    _, [bad_item] = try_due(notify.Sender(bad, clock=clock), bad)
+    assert receiver.hits == [500, "garbage", 401, 200] and bad_item["last_error"] == "ValueError"
+    with StateStore(cfg.state_dir) as store:
+        kept = json.dumps([store.outbox(), store.events(100)])
+    with StateStore(bad.state_dir) as store:
+        kept += json.dumps([store.outbox(), store.events(100)])
+    seen = {"body": json.dumps(receiver.bodies), "log": caplog.text, "state store": kept}
+    for where, text in seen.items():
+        assert TOKEN not in text and password not in text, where
+
+
+def test_notify_email_with_a_line_break_in_the_reason_is_delivered(tmp_path, smtp_server):
+    cfg = notify_config(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_to=["o@example.com"]
+    )
+    status = {**STATUS, "state": "drift", "reason": 'public.orders: column "a\nb" was dropped.'}
+    with StateStore(cfg.state_dir) as store:
+        notify.enqueue(cfg, store, status, "ok")
+    assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 1
+    [mail] = smtp_server.received
+    assert email.message_from_bytes(mail.content)["Subject"].endswith('column "a b" was dropped.')

@@ -9,6 +9,7 @@ often holds a token) is never logged.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import smtplib
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from ..clock import format_duration
@@ -26,8 +28,12 @@ from .store import StateStore
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0  # seconds for one delivery attempt
-MAX_ATTEMPTS = 12  # about an hour and a half of retries with the backoff below
+MAX_ATTEMPTS = 12  # about 27 minutes of retries with the backoff below (1 s doubling, capped)
 MAX_DELAY = 600.0
+# What one failed delivery can raise. Beyond OSError (refused, timeout, HTTP 4xx/5xx) and
+# SMTP errors: a receiver answering garbage raises http.client.HTTPException, a malformed
+# URL ValueError; uncaught, either killed the sender thread and stopped every message.
+DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, ValueError)
 
 
 def channels(config: Config) -> list[str]:
@@ -89,7 +95,9 @@ def send_webhook(url: str, payload: dict) -> None:
 def send_email(config: Config, payload: dict) -> None:
     """Send the message by SMTP; raise OSError/smtplib errors on failure."""
     msg = EmailMessage()
-    msg["Subject"] = payload["text"][:120]
+    # one line: a header with a line break raises ValueError, and a reason can hold one
+    # (a quoted PostgreSQL identifier may contain a newline)
+    msg["Subject"] = " ".join(payload["text"].split())[:120]
     msg["From"] = config.notify.smtp_from
     msg["To"] = ", ".join(config.notify.smtp_to)
     lines = [payload["text"], "", f"since: {payload['since']}", ""]
@@ -101,17 +109,31 @@ def send_email(config: Config, payload: dict) -> None:
         smtp.send_message(msg)
 
 
+def backoff(attempts: int) -> float:
+    """Return the seconds to wait after a message has failed ``attempts + 1`` times."""
+    return min(MAX_DELAY, 2.0**attempts)
+
+
 def _describe(error: Exception) -> str:
+    """Return the error without its text, which may hold the URL (and the token in it)."""
     if isinstance(error, urllib.error.HTTPError):
         return f"HTTP {error.code}"
     return type(error).__name__ + (f": {error.reason}" if hasattr(error, "reason") else "")
 
 
 class Sender:
-    """Deliver the outbox in a background thread until stopped."""
+    """Deliver the outbox in a background thread until stopped.
 
-    def __init__(self, config: Config) -> None:
+    ``clock`` returns the time in seconds (``time.time``), the base of the outbox's retry
+    times; ``max_attempts`` is how many failures make the sender give a message up.
+    """
+
+    def __init__(
+        self, config: Config, clock: Callable[[], float] = time.time, max_attempts: int = MAX_ATTEMPTS
+    ) -> None:
         self.config = config
+        self.clock = clock
+        self.max_attempts = max_attempts
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="notify", daemon=True)
@@ -137,16 +159,16 @@ class Sender:
     def deliver_due(self, store: StateStore) -> int:
         """Try every due message once; return how many were delivered."""
         delivered = 0
-        for item_id, channel, payload, attempts in store.due(time.time()):
+        for item_id, channel, payload, attempts in store.due(self.clock()):
             try:
                 if channel == "webhook":
                     send_webhook(self.config.notify.webhook_url, payload)
                 else:
                     send_email(self.config, payload)
-            except (OSError, smtplib.SMTPException) as e:
-                give_up = attempts + 1 >= MAX_ATTEMPTS
-                delay = min(MAX_DELAY, 2.0**attempts)
-                store.retry_later(item_id, time.time() + delay, _describe(e), give_up)
+            except DELIVERY_ERRORS as e:
+                give_up = attempts + 1 >= self.max_attempts
+                delay = backoff(attempts)
+                store.retry_later(item_id, self.clock() + delay, _describe(e), give_up)
                 log.warning(
                     "notification by %s failed (%s); %s",
                     channel,

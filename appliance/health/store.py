@@ -141,8 +141,9 @@ class StateStore:
             "INSERT INTO events (at, kind, table_name, message) VALUES (?,?,?,?)",
             (at or iso(utcnow()), kind, table, message),
         )
-        if cur.lastrowid % 100 == 0:
-            self.db.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - EVENTS_KEPT,))
+        row_id = cur.lastrowid  # set by every INSERT; None only after other statements
+        if row_id is not None and row_id % 100 == 0:
+            self.db.execute("DELETE FROM events WHERE id <= ?", (row_id - EVENTS_KEPT,))
 
     def events(self, limit: int = 50, before: int | None = None) -> list[dict]:
         """Return events newest first (keyset paged by id)."""
@@ -188,13 +189,23 @@ class StateStore:
             (next_try, error, give_up, item_id),
         )
 
+    def outbox(self) -> list[dict]:
+        """Return every kept notification, oldest first (``sent`` is "gave up" when abandoned)."""
+        cur = self.db.execute(
+            "SELECT id, created, channel, payload, attempts, next_try, sent, last_error"
+            " FROM outbox ORDER BY id"
+        )
+        cols = [d[0] for d in cur.description]
+        return [{**dict(zip(cols, r, strict=True)), "payload": json.loads(r[3])} for r in cur]
+
     def run(self, started: str, finished: str, ok: bool, rows: int, summary: str) -> None:
         cur = self.db.execute(
             "INSERT INTO runs (started, finished, ok, rows, summary) VALUES (?,?,?,?,?)",
             (started, finished, int(ok), rows, summary),
         )
-        if cur.lastrowid % 100 == 0:
-            self.db.execute("DELETE FROM runs WHERE id <= ?", (cur.lastrowid - RUNS_KEPT,))
+        row_id = cur.lastrowid
+        if row_id is not None and row_id % 100 == 0:
+            self.db.execute("DELETE FROM runs WHERE id <= ?", (row_id - RUNS_KEPT,))
 
     def runs(self, limit: int = 20) -> list[dict]:
         try:
