@@ -69,6 +69,8 @@ class DemoSource:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.rng = random.Random(7)
+        self.drifted = False  # the timeline's schema change happened
+        self.accepted = False  # and the data team accepted it
         if fresh:
             self._seed()
 
@@ -257,14 +259,14 @@ def lights_text(status: dict) -> str:
 
 
 def _drift_timeline(config: Config, source: DemoSource, elapsed: float, drift: tuple[float, float]) -> None:
-    if elapsed >= drift[0] and not getattr(source, "drifted", False):
+    if elapsed >= drift[0] and not source.drifted:
         click.echo(">>> timeline: a release at the source adds orders.coupon (schema drift)")
         source.add_column()
         source.drifted = True
     if (
         elapsed >= drift[1]
-        and getattr(source, "drifted", False)
-        and not getattr(source, "accepted", False)
+        and source.drifted
+        and not source.accepted
         and accept_drift(config, "public.orders", by="demo")
     ):
         click.echo(">>> timeline: the data team accepts the change (appliance schema accept)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import SecretError
@@ -50,11 +51,11 @@ def read_secret(
             ) from None
         return value.rstrip("\r\n")
     if env:
-        environ = os.environ if environ is None else environ
-        if env not in environ:
+        variables: Mapping[str, str] = os.environ if environ is None else environ
+        if env not in variables:
             raise SecretError(
                 f"{key}_env: the environment variable {env} is not set. Set it "
                 f"(e.g. in the systemd unit's EnvironmentFile) or use {key}_file."
             )
-        return environ[env]
+        return variables[env]
     return None

@@ -162,7 +162,8 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
         problems.append(Problem("tables", "must be [[tables]] blocks", "see image/appliance.example.toml"))
         return []
-    tables, seen = [], {}
+    tables: list[TableSettings] = []
+    seen: dict[str, int] = {}  # replica_name -> index of the first table using it
     for i, block in enumerate(raw):
         prefix = f"tables[{i}]"
         values = _section(block, prefix, TABLE_SETTINGS, problems)

@@ -241,6 +241,8 @@ class Flasher:
 
     def _customize(self, step: Step) -> None:
         """Bake the config into the written card through appliance.image."""
+        # plan.py adds this step only with --config, and __init__ loaded the hook for it.
+        assert self.hook is not None and self.opts.config
         if self.fd is None:
             self.fd = self._open(write=True)
         try:

@@ -12,7 +12,7 @@ import os
 import zipfile
 import zlib
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, Protocol
 
 from appliance.flash import xzindex
 from appliance.flash.errors import ImageError
@@ -30,6 +30,14 @@ _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zip
 DATA_ERRORS = (EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile, gzip.BadGzipFile)
 
 
+class ImageStream(Protocol):
+    """The uncompressed image bytes as the writer reads them: a raw file or a decompressor."""
+
+    def readinto(self, buf: bytearray | memoryview, /) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass
 class Image:
     """An image file and how to read the raw image out of it."""
@@ -45,7 +53,7 @@ class Image:
         """Return the file name for messages."""
         return os.path.basename(self.path)
 
-    def open(self) -> BinaryIO:
+    def open(self) -> ImageStream:
         """Return a binary stream of the uncompressed image."""
         if self.kind == "raw":
             return open(self.path, "rb", buffering=0)
@@ -82,7 +90,7 @@ class XzReader:
         self._dec = lzma.LZMADecompressor(lzma.FORMAT_XZ)
         return True
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         """Decompress up to len(buf) bytes into buf; return 0 at the end."""
         while True:
             if self._dec.eof and not self._next_stream():
@@ -105,10 +113,10 @@ class XzReader:
 class _ZipMember:
     """A zip member stream that also closes its archive."""
 
-    def __init__(self, archive: zipfile.ZipFile, stream: BinaryIO) -> None:
+    def __init__(self, archive: zipfile.ZipFile, stream: IO[bytes]) -> None:
         self._archive, self._stream = archive, stream
 
-    def readinto(self, buf) -> int:
+    def readinto(self, buf: bytearray | memoryview) -> int:
         """Fill buf from the member; return the number of bytes read."""
         data = self._stream.read(len(buf))
         buf[: len(data)] = data

@@ -11,10 +11,10 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from appliance.flash.errors import WriteError
 from appliance.flash.pipeline import BLOCK, Pipeline
+from appliance.flash.source import ImageStream
 
 __all__ = ["BLOCK", "WriteResult", "fill", "open_and_copy", "padded", "strategy", "write_stream"]
 WRITEBACK = 16 * BLOCK  # hand the kernel this much to write out at a time
@@ -29,7 +29,7 @@ class WriteResult:
     seconds: float
 
 
-def fill(stream: BinaryIO, buf: bytearray) -> int:
+def fill(stream: ImageStream, buf: bytearray) -> int:
     """Fill buf from stream; return the bytes read (less than len(buf) only at the end)."""
     view, got = memoryview(buf), 0
     while got < len(buf):
@@ -55,7 +55,7 @@ def write_all(fd: int, data: memoryview, offset: int) -> None:
 
 
 def write_stream(
-    stream: BinaryIO,
+    stream: ImageStream,
     fd: int,
     *,
     block_size: int = 1,
@@ -98,7 +98,7 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
-def _write_plain(stream: BinaryIO, fd: int, block_size: int, progress, every: int) -> tuple:
+def _write_plain(stream: ImageStream, fd: int, block_size: int, progress, every: int) -> tuple:
     """Copy block by block in this thread; return (image bytes, "")."""
     buf, offset, size = bytearray(BLOCK), 0, 0
     while True:
@@ -114,7 +114,7 @@ def _write_plain(stream: BinaryIO, fd: int, block_size: int, progress, every: in
     return size, ""
 
 
-def _write_overlapped(stream: BinaryIO, fd: int, block_size: int, progress, every: int) -> tuple:
+def _write_overlapped(stream: ImageStream, fd: int, block_size: int, progress, every: int) -> tuple:
     """Read, write and hash in three threads; return (image bytes, SHA-256)."""
     offset, size = 0, 0
     with Pipeline(lambda buf: fill(stream, buf)) as pipe:
@@ -158,7 +158,7 @@ def strategy(image_kind: str, to_device: bool) -> dict:
 
 
 def open_and_copy(
-    image_open: Callable[[], BinaryIO],
+    image_open: Callable[[], ImageStream],
     fd: int,
     *,
     block_size: int = 1,

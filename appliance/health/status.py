@@ -97,10 +97,12 @@ def _table(
 def _threshold_since(entries: list[dict], state: str, config: Config) -> datetime | None:
     """Return when lag crossed the threshold of ``state`` (for a state reached by ageing)."""
     limit = {"lagging": config.sync.warn_lag, "outage": config.sync.max_lag}.get(state)
+    if not limit:
+        return None
     times = [
-        parse_iso(e["last_sync"]) + timedelta(seconds=limit)
+        synced + timedelta(seconds=limit)
         for e in entries
-        if limit and e["state"] == state and e["last_sync"]
+        if e["state"] == state and (synced := parse_iso(e["last_sync"])) is not None
     ]
     return min(times) if times else None
 
@@ -111,7 +113,8 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     source = store.get("source", {})
     records = store.tables()
     replay_lag = float(source.get("replay_lag") or 0.0)
-    entries, reasons = [], {}
+    entries: list[dict] = []
+    reasons: dict[str, str] = {}  # state -> the first table's reason for it
     for t in config.tables:
         entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store)
         entries.append(entry)

@@ -7,6 +7,7 @@ On Python 3.11+ the whole file is validated by ``appliance.config``; on a stock 
 from __future__ import annotations
 
 import posixpath
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,10 @@ class BakedConfig:
 
 
 def _toml(text: str) -> dict[str, Any]:
-    try:
-        import tomllib  # type: ignore[import-not-found]
-    except ImportError:  # Python < 3.11, e.g. a stock Mac's 3.9
-        import tomli as tomllib  # type: ignore[no-redef]
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # e.g. a stock Mac's 3.9
+        import tomli as tomllib
     return tomllib.loads(text)
 
 

@@ -49,10 +49,10 @@ def worst_table(status: dict[str, Any]) -> dict[str, Any] | None:
     """Return the table that most needs attention: worst state, then frozen, then most lag."""
 
     def badness(t: dict[str, Any]) -> tuple[int, bool, float]:
-        lag = t.get("lag_seconds")
+        lag, state = t.get("lag_seconds"), t.get("state")
         never = t.get("last_sync") is None and lag is None
         return (
-            SEVERITY.get(t.get("state"), 0),
+            SEVERITY.get(state, 0) if isinstance(state, str) else 0,
             bool(t.get("frozen")),
             math.inf if never else float(lag or 0.0),
         )

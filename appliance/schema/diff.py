@@ -15,7 +15,7 @@ def live_diff(config: Config, tables: list[TableSettings], shapes: dict[str, Sha
 
     ``shapes`` are the tables as the source describes them now (the CLI opens the link).
     """
-    report = {}
+    report: dict[str, dict] = {}
     for t in tables:
         accepted = contract_mod.load(config.state_dir, t.name)
         shape = shapes.get(t.name)

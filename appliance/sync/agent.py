@@ -258,8 +258,8 @@ class Agent:
             if self.failures == 0 and time.monotonic() < deadline and not self._probe():
                 deadline = time.monotonic() + backoff(1, self.interval)
 
-    def run(self, once: bool = False, reconcile: bool = False) -> PassResult:
-        """Loop (or do one pass with ``once``); return the last pass's result."""
+    def run(self, once: bool = False, reconcile: bool = False) -> PassResult | None:
+        """Loop (or do one pass with ``once``); return the last pass's result (None: stopped first)."""
         self.store.put("agent", {"started": iso(utcnow()), "pid": os.getpid(), "running": True})
         self.store.event("agent", f"agent started (pid {os.getpid()})")
         self.systemd.ready()  # started; a long first copy must not hit TimeoutStartSec

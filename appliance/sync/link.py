@@ -10,7 +10,7 @@ import logging
 
 import sqlalchemy as sa
 
-from ..config import Config
+from ..config import Config, SSHSettings
 from ..errors import SecretError, SourceError, TunnelError
 from ..secrets import read_secret
 from .source import Source
@@ -35,9 +35,9 @@ class SourceLink:
             file=s.password_file, env=s.password_env, key="source.password", environ=self.config.environ
         )
 
-    def _open_tunnel(self) -> tuple[str, int]:
-        ssh, src = self.config.ssh, self.config.source
-        if self.tunnel is not None and self.tunnel.is_up():
+    def _open_tunnel(self, ssh: SSHSettings) -> tuple[str, int]:
+        src = self.config.source
+        if self.tunnel is not None and self.tunnel.is_up() and self.tunnel.local_port is not None:
             return "127.0.0.1", self.tunnel.local_port
         self.close()
         password = read_secret(
@@ -45,17 +45,17 @@ class SourceLink:
         )
         self.tunnel_state = "down"
         self.tunnel = Tunnel.from_config(ssh, src.host, src.port, password).open()
+        port = self.tunnel.local_port
+        assert port is not None  # open() returns only once the child reported its port
         self.tunnel_state = "up"
-        log.info(
-            "tunnel up: 127.0.0.1:%s -> %s:%s via %s", self.tunnel.local_port, src.host, src.port, ssh.host
-        )
-        return "127.0.0.1", self.tunnel.local_port
+        log.info("tunnel up: 127.0.0.1:%s -> %s:%s via %s", port, src.host, src.port, ssh.host)
+        return "127.0.0.1", port
 
     def source(self) -> Source:
         """Return a connected, probed source session; raise TunnelError/SourceError if down."""
         try:
             if self.config.ssh is not None:
-                host, port = self._open_tunnel()
+                host, port = self._open_tunnel(self.config.ssh)
                 if self._source is not None and self._source.port != port:
                     self._close_source()
             else:

@@ -179,11 +179,14 @@ class Reconciler:
         while cuts:
             nodes = self._differing(cuts, top=depth == 0)
             self._remove_ranges([n.rng for n in nodes if n.src_n == 0])
-            small, big = [], []
+            small: list[KeyRange] = []  # settled by their keys and row hashes
+            big: list[Node] = []  # cut further
             for n in nodes:
                 if n.src_n:
-                    done = max(n.src_n, n.rep_n) <= self.threshold or depth >= MAX_DEPTH
-                    (small if done else big).append(n.rng if done else n)
+                    if max(n.src_n, n.rep_n) <= self.threshold or depth >= MAX_DEPTH:
+                        small.append(n.rng)
+                    else:
+                        big.append(n)
             cuts, unsplittable = self._cuts(big)
             self._settle(small + unsplittable)
             depth += 1
@@ -238,8 +241,8 @@ class Reconciler:
                     -(-max(n.src_n, n.rep_n) // _parts(max(n.src_n, n.rep_n), self.threshold, self.factor))
                     for n in batch
                 ]
-                for n, points in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
-                    points = tuple(p for p in points if n.rng.lo is None or p > n.rng.lo)
+                for n, ranked in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
+                    points = tuple(p for p in ranked if n.rng.lo is None or p > n.rng.lo)
                     cut = Cut(n.rng, points, rows=max(n.src_n, n.rep_n))
                     (cuts.append(cut) if points else leaves.append(n.rng))
         cuts.sort(key=lambda c: () if c.rng.lo is None else c.rng.lo)

@@ -56,7 +56,7 @@ class Cut:
         return [
             Cut(
                 KeyRange(edges[i], edges[min(i + per, len(edges) - 1)]),
-                tuple(edges[i + 1 : min(i + per, len(edges) - 1)]),
+                self.points[i : i + per - 1],  # the inner edges of these buckets
                 self.step,
                 self.rows * per // (len(edges) - 1),
             )
@@ -66,6 +66,8 @@ class Cut:
 
 def integer_cut(rng: KeyRange, parts: int, rows: int = 0) -> Cut:
     """Return the cut of an integer key range [lo, hi) into at most ``parts`` equal buckets."""
+    if rng.lo is None or rng.hi is None:
+        raise ValueError("an integer cut needs a bounded key range")
     lo, hi = rng.lo[0], rng.hi[0]
     step = max(1, -(-(hi - lo) // parts))
     points = tuple((lo + step * i,) for i in range(1, parts) if lo + step * i < hi)
@@ -138,7 +140,8 @@ class Side:
             return " AND ".join([*self.conds, f"({union})"])
         # Many ranges: an OR re-checked per row costs O(ranges) (seconds, measured), so
         # scan the outer bounds and find the row's slot (range or gap) by binary search.
-        slots, inside = [], []
+        slots: list[Key | None] = []
+        inside: list[str] = []
         for i, r in enumerate(ranges):
             slots.append(r.lo)
             inside.append("1")
@@ -149,13 +152,20 @@ class Side:
         member = self.search(slots, 0, len(slots) - 1, lambda i: inside[i], params)
         return " AND ".join([*self.conds, outer, f"({member}) = 1"])
 
-    def search(self, bounds: Sequence[Key], first: int, last: int, leaf, params: list) -> str:
+    def search(
+        self, bounds: Sequence[Key | None], first: int, last: int, leaf: Callable[[int], str], params: list
+    ) -> str:
         """Return a CASE finding, by binary search, the slot (first..last) of a row's key
-        given each slot's lower bound; ``leaf(i)`` spells the value for slot i."""
+        given each slot's lower bound; ``leaf(i)`` spells the value for slot i.
+
+        Only the first slot may be unbounded below (None): its bound is never compared."""
         if first == last:
             return leaf(first)
         mid = (first + last + 1) // 2
-        cond = self.compare("<", bounds[mid], params)
+        bound = bounds[mid]
+        if bound is None:
+            raise ValueError(f"slot {mid} of a key search has no lower bound; only slot {first} may")
+        cond = self.compare("<", bound, params)
         low = self.search(bounds, first, mid - 1, leaf, params)
         high = self.search(bounds, mid, last, leaf, params)
         return f"CASE WHEN {cond} THEN {low} ELSE {high} END"
@@ -163,9 +173,9 @@ class Side:
     def _bucket(self, cuts: Sequence[Cut], bases: Sequence[int], params: list) -> str:
         def local(i: int) -> str:
             cut = cuts[i]
-            if cut.step:  # integer key: arithmetic, no parameters
+            if cut.step and cut.rng.lo is not None:  # integer key: arithmetic, no parameters
                 return f"{bases[i]} + ({self.lhs(self.key[0])} - {int(cut.rng.lo[0])}) / {cut.step}"
-            bounds = [None, *cut.points]
+            bounds: list[Key | None] = [None, *cut.points]
             return self.search(bounds, 0, len(cut.points), lambda j: str(bases[i] + j), params)
 
         return self.search([c.rng.lo for c in cuts], 0, len(cuts) - 1, local, params)
@@ -179,7 +189,8 @@ class Side:
         k = self.lhs(self.key[0])
         params: list = []
         sql = f"SELECT min({k}), max({k}) FROM {self.table} WHERE {self.where([KeyRange()], params)}"
-        return tuple(self._query(sql, params)[0])  # type: ignore[return-value]
+        lo, hi = self._query(sql, params)[0]
+        return lo, hi
 
     def checksums(self, cuts: Sequence[Cut]) -> list[dict[int, tuple[int, int]]]:
         """Return, per cut, {bucket: (rows, checksum)} of its non-empty buckets."""

@@ -14,9 +14,10 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NoReturn, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import NullPool
 
 from ..config import TableSettings
@@ -41,8 +42,9 @@ class Page:
     null_cursor: str | None = None  # read only the rows whose cursor column is NULL
 
 
-def classify_connect_error(exc: Exception, where: str) -> SourceError:
-    """Return the SourceError subclass and message for a failed connect or query."""
+def classify_connect_error(exc: Exception, where: str) -> SourceError | SourceSchemaError:
+    """Return the error for a failed connect or query: a SourceError (subclass), or a
+    SourceSchemaError when the query itself was wrong (the source is fine)."""
     orig = getattr(exc, "orig", exc)
     text = (str(orig).strip().splitlines() or [repr(orig)])[0]
     low = text.lower()
@@ -147,7 +149,7 @@ class Source:
             }
         # NullPool: one connection at a time, opened by us and closed by us.
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args, hide_parameters=True)
-        self._conn = None  # raw DBAPI connection
+        self._conn: DBAPIConnection | None = None  # raw DBAPI connection
         self._sa_conn: sa.Connection | None = None
 
     # -- connection ----------------------------------------------------------------------
@@ -157,9 +159,10 @@ class Source:
             return
         try:
             self._sa_conn = self.engine.connect()
-            self._conn = self._sa_conn.connection.dbapi_connection
+            conn = self._conn = self._sa_conn.connection.dbapi_connection
+            assert conn is not None  # None only once SQLAlchemy invalidated it
             if self.is_postgres:
-                self._conn.set_session(readonly=True)
+                conn.set_session(readonly=True)
             else:
                 self._sa_conn.exec_driver_sql("PRAGMA query_only = ON")
                 self._sa_conn.commit()
@@ -186,18 +189,21 @@ class Source:
 
     def _run(self, sql: str, params: Any = None) -> list[tuple]:
         self.connect()
-        cur = self._conn.cursor()
+        conn = self._conn
+        assert conn is not None  # connect() opened it or raised
+        cur = conn.cursor()
         try:
             cur.execute(sql, params or ())
-            rows = cur.fetchall() if cur.description else []
-            self._conn.commit()  # never leave a transaction idle on production
+            # psycopg2 and sqlite3 return a list of tuples; the DBAPI protocol says Sequence.
+            rows = cast(list[tuple], cur.fetchall()) if cur.description else []
+            conn.commit()  # never leave a transaction idle on production
             return rows
         except Exception as e:
             self._fail(e)
         finally:
             cur.close()
 
-    def _fail(self, e: Exception):
+    def _fail(self, e: Exception) -> NoReturn:
         self.close()  # a failed statement aborts the transaction: start clean next time
         if isinstance(e, sa.exc.DBAPIError) or type(e).__module__.split(".")[0] in ("psycopg2", "sqlite3"):
             raise classify_connect_error(e, self.where) from None
@@ -373,7 +379,8 @@ class Source:
             flag_exprs["_keep"] = f"coalesce(({self._where(table)}), false)"
         for expr in flag_exprs.values():
             select.append(f"(CASE WHEN {expr} THEN 1 ELSE 0 END)")
-        conds, params = [], []
+        conds: list[str] = []
+        params: list[Any] = []
         if table.where and page.filtered:
             conds.append(f"({self._where(table)})")
         if page.null_cursor:

@@ -21,8 +21,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..clock import iso, utcnow
 from ..config import SyncSettings, TableSettings
@@ -91,10 +92,10 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | Non
                 f"{table.name}: {key_name} names column(s) "
                 f"{', '.join(missing)} that the source table does not have."
             )
-    for key_name, col in (("cursor", table.cursor), ("soft_delete", table.soft_delete)):
-        if col and col not in names:
+    for key_name, col_name in (("cursor", table.cursor), ("soft_delete", table.soft_delete)):
+        if col_name and col_name not in names:
             raise SourceSchemaError(
-                f'{table.name}: {key_name} = "{col}" is not a column of the '
+                f'{table.name}: {key_name} = "{col_name}" is not a column of the '
                 f"source table (columns: {', '.join(sorted(names))})."
             )
     columns = [
@@ -218,13 +219,16 @@ class TableSync:
     def run(self) -> TableResult:
         t0 = time.monotonic()
         st = self.st = self._prepare()
-        if st.phase == "full":
+        cursor = self.plan.cursor
+        if cursor is None:  # also a table synced by a cursor the config no longer names
+            st.phase = "full"
+        if cursor is None or st.phase == "full":
             self._full_refresh(st)
         else:
             if st.phase == "initial":
                 self._initial_copy(st)
-            self._incremental(st)
-            self._null_cursor_rows(st)
+            self._incremental(st, cursor)
+            self._null_cursor_rows(cursor)
         self._finish(st)
         self.result.phase = st.phase
         self.result.seconds = time.monotonic() - t0
@@ -351,9 +355,10 @@ class TableSync:
             if key and rows:  # keep the row count without a full count(*) of a big table
                 known = self.replica.count_existing(self.name, key, [self.plan.key_of(r) for r in rows])
                 self.added += len(rows) - known
+            values: Sequence[Sequence[Any]] = rows
             if reset:  # the row was just read: not tombstoned, its cached hash stale
-                names, rows = names + reset, [(*r, *[None] * len(reset)) for r in rows]
-            self.replica.upsert(self.name, names, key, rows)
+                names, values = names + reset, [(*r, *[None] * len(reset)) for r in rows]
+            self.replica.upsert(self.name, names, key, values)
         else:
             self.replica.insert(self.name, names, rows)
             self.added += len(rows)
@@ -380,9 +385,9 @@ class TableSync:
         self.result.copied = True
         log.info("%s: initial copy done (%d rows)", self.table.name, self.result.written)
 
-    def _incremental(self, st: TableState) -> None:
-        order = [self.plan.cursor, *self.plan.key]
-        upper = self.source.max_cursor(self.table, self.plan.cursor)
+    def _incremental(self, st: TableState, cursor: Column) -> None:
+        order = [cursor, *self.plan.key]
+        upper = self.source.max_cursor(self.table, cursor)
         if upper is None:
             return
         page = Page(
@@ -393,7 +398,7 @@ class TableSync:
             by_cursor=True,
             filtered=False,
         )
-        ci = self.plan.columns.index(self.plan.cursor)
+        ci = self.plan.columns.index(cursor)
         for rows in self._pages(order, page):
             if not rows:
                 break
@@ -404,10 +409,10 @@ class TableSync:
                 st.cursor_value, st.cursor_key = rows[-1][ci], self.plan.key_of(rows[-1])
                 self.replica.save_state(st)
 
-    def _null_cursor_rows(self, st: TableState) -> None:
-        if not self.plan.cursor.nullable:
+    def _null_cursor_rows(self, cursor: Column) -> None:
+        if not cursor.nullable:
             return
-        page = Page(limit=self.settings.batch_size, filtered=False, null_cursor=self.plan.cursor.name)
+        page = Page(limit=self.settings.batch_size, filtered=False, null_cursor=cursor.name)
         for rows in self._pages(self.plan.key, page):
             keep, gone = self._split(rows, filtered=False)
             self.inspect(keep)

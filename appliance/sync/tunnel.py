@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 from .. import errors
 from ..config import SSHSettings
@@ -357,7 +357,7 @@ class Tunnel:
     def open(self) -> Tunnel:
         """Start the child and wait until it forwards, or raise its error."""
         env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-        self._proc = subprocess.Popen(
+        proc = self._proc = subprocess.Popen(
             [sys.executable, "-m", "appliance.sync.tunnel"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -365,12 +365,13 @@ class Tunnel:
             text=True,
             env=env,
         )
-        self._proc.stdin.write(json.dumps(self.spec.__dict__) + "\n")
-        self._proc.stdin.flush()
-        line = self._read_line(timeout=self.spec.connect_timeout * 3 + 5)
+        assert proc.stdin is not None and proc.stdout is not None  # both are pipes
+        proc.stdin.write(json.dumps(self.spec.__dict__) + "\n")
+        proc.stdin.flush()
+        line = self._read_line(proc.stdout, timeout=self.spec.connect_timeout * 3 + 5)
         msg = json.loads(line) if line else {}
         if "port" not in msg:
-            detail = "" if "error" in msg else self._stderr_tail()
+            detail = "" if "error" in msg else self._stderr_tail(proc)
             self.close()
             if "error" in msg:
                 cls = getattr(errors, msg["error"], TunnelError)
@@ -379,16 +380,18 @@ class Tunnel:
         self.local_port = int(msg["port"])
         return self
 
-    def _read_line(self, timeout: float) -> str:
+    @staticmethod
+    def _read_line(stream: IO[str], timeout: float) -> str:
         result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self._proc.stdout.readline()), daemon=True)
+        reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
         reader.start()
         reader.join(timeout)
         return result[0] if result else ""
 
-    def _stderr_tail(self) -> str:
+    @staticmethod
+    def _stderr_tail(proc: subprocess.Popen) -> str:
         try:
-            _, err = self._proc.communicate(timeout=1)
+            _, err = proc.communicate(timeout=1)
         except (subprocess.TimeoutExpired, ValueError):
             return ""
         return (err or "").strip().splitlines()[-1:][0] if (err or "").strip() else ""
@@ -399,16 +402,17 @@ class Tunnel:
 
     def exit_reason(self) -> str:
         """Return why the child ended (its last report), once it has."""
-        if self._proc is None or self._proc.poll() is None:
+        proc = self._proc
+        if proc is None or proc.poll() is None or proc.stdout is None:
             return ""
         try:
-            lines = [json.loads(x) for x in self._proc.stdout.read().splitlines() if x.strip()]
+            lines = [json.loads(x) for x in proc.stdout.read().splitlines() if x.strip()]
         except (ValueError, OSError):
             lines = []
         for msg in reversed(lines):
             if "down" in msg:
                 return msg["down"]
-        return f"the tunnel process ended (exit code {self._proc.returncode})"
+        return f"the tunnel process ended (exit code {proc.returncode})"
 
     def close(self) -> None:
         """Stop the child (closing its stdin asks it to stop; kill if it hangs)."""
@@ -416,7 +420,8 @@ class Tunnel:
         if proc is None:
             return
         try:
-            proc.stdin.close()
+            if proc.stdin is not None:
+                proc.stdin.close()
         except OSError:
             pass
         try:

@@ -30,6 +30,7 @@ from flask import (
     url_for,
 )
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from ..errors import ConfigError
 from ..health import status as health
@@ -41,7 +42,10 @@ TOKEN_AGE = 3600  # seconds a confirmation page's form stays usable
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="appliance-actions")
+    key = current_app.secret_key
+    if key is None:  # create_app sets one per process
+        raise RuntimeError("the status page app has no secret_key: build it with create_app")
+    return URLSafeTimedSerializer(key, salt="appliance-actions")
 
 
 def _csrf_token(action: str) -> str:
@@ -59,6 +63,7 @@ def _csrf_ok(action: str) -> bool:
     return (
         isinstance(data, dict)
         and data.get("action") == action
+        and isinstance(nonce, str)
         and bool(nonce)
         and hmac.compare_digest(str(data.get("nonce")), nonce)
     )
@@ -113,7 +118,7 @@ def ack_form() -> str:
 
 
 @bp.post("/ack")
-def ack() -> Response:
+def ack() -> BaseResponse:
     """Acknowledge the current alert (like the button and ``appliance ack``)."""
     refused = _guard("ack")
     if refused:
@@ -153,7 +158,7 @@ def accept_all_form() -> str:
 
 
 @bp.post("/accept")
-def accept_all() -> Response:
+def accept_all() -> BaseResponse:
     """Accept every table's drift and the new tables at the source."""
     refused = _guard("accept:*")
     if refused:
@@ -165,7 +170,7 @@ def accept_all() -> Response:
 
 
 @bp.post("/accept/<path:name>")
-def accept(name: str) -> Response:
+def accept(name: str) -> BaseResponse:
     """Accept the table's drift: the live schema becomes its contract."""
     table = _table_name(name)
     refused = _guard(f"accept:{table}")

@@ -42,7 +42,8 @@ def create_app(config: Config) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(actions.bp)
     # The server finds the hot pages' fast path here: app.wsgi_app is a FastPath.
-    app.wsgi_app = FastPath(app.wsgi_app, app.extensions["appliance"], views.HOT)
+    # Flask documents wrapping wsgi_app this way; mypy refuses any assignment to a method.
+    app.wsgi_app = FastPath(app.wsgi_app, app.extensions["appliance"], views.HOT)  # type: ignore[method-assign]
     app.after_request(_secure)
     app.register_error_handler(404, _error_page)
     app.register_error_handler(405, _error_page)
@@ -90,7 +91,7 @@ class FastPath:
         method = environ.get("REQUEST_METHOD", "")
         route = self.route(method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         body = self.ready(route) if route else None
-        if body is None:
+        if route is None or body is None:
             return self.app(environ, start_response)
         start_response(
             "200 OK",

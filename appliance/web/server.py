@@ -101,7 +101,9 @@ class PageServer:
         port = config.web.port if port is None else port
         self.app = create_app(config)
         self._map: dict = {}  # our own socket map, so close() can empty it from any thread
-        dispatcher = _Dispatcher(self.app.wsgi_app)
+        fast = self.app.wsgi_app
+        assert isinstance(fast, FastPath)  # create_app wraps the app in its fast path
+        dispatcher = _Dispatcher(fast)
         try:
             # _dispatcher: waitress's hook for its own task dispatcher (there since 1.0).
             self._server = create_server(
