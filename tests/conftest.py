@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from support.pg import PgCluster  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
+from support.strict import strict_skip_failure  # noqa: E402
 from support.tomlconf import (  # noqa: E402
     RO_PASSWORD,
     RO_USER,
@@ -25,6 +26,19 @@ from support.tomlconf import (  # noqa: E402
 def pg():
     """A throwaway cluster with database `sales` and a read-only role."""
     cluster = PgCluster().init().start().add_sales(RO_USER, RO_PASSWORD)
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def own_pg():
+    """A cluster of the test's own (it may be stopped) with table public.t holding one row."""
+    cluster = PgCluster().init().start().add_sales(RO_USER, RO_PASSWORD)
+    cluster.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL "
+        "DEFAULT now()); INSERT INTO t VALUES (1, 'a')",
+        db="sales",
+    )
     yield cluster
     cluster.destroy()
 
@@ -75,24 +89,7 @@ def make_config(tmp_path, pg, sshd):
     return make
 
 
-# -- nothing passes quietly when it could not run ------------------------------------------
-# scripts/test installs every tool the tests need, so under it (APPLIANCE_STRICT_SKIPS=1) a
-# skip is a missing install step, not a pass: it fails the run. Only the opt-in tests that
-# need a real Pi, a person at the button or a network chroot may skip, and they say which
-# variable turns them on.
-OPT_IN = ("APPLIANCE_HARDWARE", "APPLIANCE_CHROOT_TEST")
-
-
-def strict_skip_failure(report) -> str | None:
-    """Return why a skipped test report must count as a failure, or None when it may skip."""
-    if not report.skipped or getattr(report, "wasxfail", None) is not None:
-        return None
-    reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr)
-    if any(name in reason for name in OPT_IN):
-        return None
-    return f"skipped under scripts/test, where nothing may skip: {reason}"
-
-
+# -- nothing passes quietly when it could not run (see support/strict.py) --------------------
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield

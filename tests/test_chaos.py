@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -107,6 +108,12 @@ def kill_9(proc: subprocess.Popen) -> None:
             os.kill(child, signal.SIGKILL)
 
 
+def chaos_seed() -> int:
+    """Return CHAOS_SEED from the environment (a replay), else a fresh random seed."""
+    value = os.environ.get("CHAOS_SEED", "").strip()
+    return int(value) if value else secrets.randbits(32)
+
+
 def snapshot(sales, cfg):
     state = tomllib.loads(cfg.read_text())["appliance"]["state_dir"]
     db = sqlite3.connect(f"{state}/replica.sqlite")
@@ -126,7 +133,9 @@ def snapshot(sales, cfg):
 
 
 def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_config, own_sshd, tmp_path):
-    seed = int(os.environ.get("CHAOS_SEED", time.time()))
+    seed = chaos_seed()
+    replay = f"replay this run with CHAOS_SEED={seed}"
+    print(f"CHAOS_SEED={seed}")  # shown with the failure (pytest prints captured output)
     rng = random.Random(seed)
     sales.sql(
         "CREATE TABLE chaos (id int PRIMARY KEY, v int, status text, updated_at "
@@ -168,18 +177,18 @@ def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_con
             if own_sshd.proc is None:
                 own_sshd.start()
             kill_9(proc)
-    assert writer.error is None, writer.error
-    assert kills >= 3 and cuts >= 2 and writer.changes > 100, (seed, kills, cuts, writer.changes)
+    assert writer.error is None, (replay, writer.error)
+    assert kills >= 3 and cuts >= 2 and writer.changes > 100, (replay, kills, cuts, writer.changes)
     clean = subprocess.run(
         [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync", "--once", "--reconcile"],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert clean.returncode == 0, (seed, clean.stderr[-3000:])
+    assert clean.returncode == 0, (replay, clean.stderr[-3000:])
     mine, dupes, theirs = snapshot(sales, cfg)
-    assert dupes == 0, seed
+    assert dupes == 0, replay
     lost = sorted({r[0] for r in theirs} - {r[0] for r in mine})
     extra = sorted({r[0] for r in mine} - {r[0] for r in theirs})
-    assert not lost and not extra, (seed, lost[:20], extra[:20])
-    assert mine == theirs, seed
+    assert not lost and not extra, (replay, lost[:20], extra[:20])
+    assert mine == theirs, replay

@@ -121,12 +121,19 @@ def test_health_ack_marks_the_alert_and_a_new_state_clears_it(setup):
     assert "ack" in events and events.count("state") == 2
 
 
-def test_health_empty_store_first_boot(setup):
+def test_health_empty_store_first_boot_is_lagging_until_the_first_sync(setup):
+    # A fresh install whose agent never ran: the state follows the data (BRIEF 9). No data
+    # yet is "not synced yet" (lagging); nothing says the source is down, so no outage. That
+    # the agent is not running is reported beside the state, not as the state.
     cfg, path = setup
     code, doc = status(path)
     assert doc["agent"] == {"running": False, "last_heartbeat": None, "pid": None}
-    assert doc["state"] in ("lagging", "outage") and code in (1, 2)
-    assert [t["lag_seconds"] for t in doc["tables"]] == [None, None]
+    assert (doc["state"], code) == ("lagging", 1)
+    assert doc["reason"] == "public.orders has not finished its first sync yet."
+    assert [(t["name"], t["state"], t["lag_seconds"], t["last_sync"]) for t in doc["tables"]] == [
+        ("public.orders", "lagging", None, None),
+        ("public.items", "lagging", None, None),
+    ]
 
 
 def test_health_events_are_bounded(setup, monkeypatch):

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 from support.harness import Harness
-from test_sync import TYPES_DDL, TYPES_ROWS
+from support.pgtypes import TYPES_DDL, TYPES_ROWS
 
 from appliance.cli import main
 from appliance.clock import iso, utcnow

@@ -13,21 +13,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
+from support.wait import wait_until
 
 from appliance.service import StopFlag, Systemd
-
-
-def poll(predicate, timeout: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class NotifySocket:
@@ -75,7 +65,7 @@ def test_service_sends_ready_watchdog_status_and_stopping(notify_socket):
         systemd.alive("ok")  # the same status is not repeated
         systemd.alive()
         systemd.stopping()
-    poll(lambda: len(notify_socket.received) == 5, what="5 notifications")
+    wait_until(lambda: len(notify_socket.received) == 5, what="5 notifications")
     assert notify_socket.received == [
         "READY=1",
         "WATCHDOG=1\nSTATUS=ok",
@@ -131,16 +121,16 @@ def test_service_agent_tells_systemd_ready_alive_and_stopping(sales, make_config
         text=True,
     )
     try:
-        poll(lambda: "READY=1" in notify_socket.lines(), what="READY=1 from the agent")
+        wait_until(lambda: "READY=1" in notify_socket.lines(), what="READY=1 from the agent")
         # WATCHDOG=1 only after real work: the first pass's pages and summary.
-        poll(lambda: "WATCHDOG=1" in notify_socket.lines(), what="WATCHDOG=1 from the agent")
+        wait_until(lambda: "WATCHDOG=1" in notify_socket.lines(), what="WATCHDOG=1 from the agent")
         assert "STOPPING=1" not in notify_socket.lines()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-2000:]
-    poll(lambda: "STOPPING=1" in notify_socket.lines(), timeout=10, what="STOPPING=1")
+    wait_until(lambda: "STOPPING=1" in notify_socket.lines(), timeout=10, what="STOPPING=1")
     lines = notify_socket.lines()
     assert lines.index("READY=1") < lines.index("WATCHDOG=1") < lines.index("STOPPING=1")
     assert lines[-1] == "STOPPING=1"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from click.testing import CliRunner
 from support.tomlconf import RO_PASSWORD, RO_USER
+from support.wait import wait_until
 
 from appliance.cli import main
 from appliance.errors import LoginError, SourceError
@@ -54,12 +57,33 @@ def test_source_statement_timeout_is_enforced(sales):
     assert "statement_timeout" in str(e.value)
 
 
-def test_source_holds_one_connection_at_a_time(sales):
-    with ro_source(sales) as src:
+@pytest.fixture
+def own_role(sales):
+    """A login role only this test uses, so its sessions are this test's and no one else's."""
+    role = f"ro_{uuid.uuid4().hex[:12]}"
+    sales.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{RO_PASSWORD}'; GRANT pg_read_all_data TO {role}")
+    yield role
+    sales.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'")
+    wait_until(lambda: not sessions_of(sales, role), timeout=30, what=f"the sessions of {role} to end")
+    sales.sql(f"DROP ROLE {role}")
+
+
+def sessions_of(pg, role: str) -> list[int]:
+    return [r[0] for r in pg.sql("SELECT pid FROM pg_stat_activity WHERE usename = %s ORDER BY pid", (role,))]
+
+
+def test_source_holds_one_connection_at_a_time(sales, own_role):
+    url = sales.url(own_role, RO_PASSWORD, "sales").replace("postgresql+psycopg2", "postgresql")
+    with Source(url) as src:
+        (own,) = src.execute("SELECT pg_backend_pid()")[0]
+        seen = []
         for _ in range(5):
             src.probe()
-        count = sales.sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'appliance'")[0][0]
-    assert count == 1
+            seen.append(sessions_of(sales, own_role))
+            src.execute("SELECT count(*) FROM pg_class")
+            seen.append(sessions_of(sales, own_role))
+    assert seen == [[own]] * 10  # the one session, reused: never a second one beside it
+    wait_until(lambda: not sessions_of(sales, own_role), timeout=30, what="the session to end on close")
 
 
 def test_source_wrong_password_is_a_login_error(sales):

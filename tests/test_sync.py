@@ -7,39 +7,11 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from support.harness import Harness
+from support.pgtypes import TYPES_DDL, TYPES_ROWS
 
 from appliance.cli import main
-
-TYPES_DDL = """
-CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
-CREATE DOMAIN positive_int AS integer CHECK (VALUE > 0);
-CREATE TABLE everything (
-    id bigint PRIMARY KEY,
-    small smallint, normal integer, dom positive_int,
-    price numeric(30, 10), ratio double precision,
-    label text, code varchar(8), fixed char(4),
-    flag boolean,
-    at timestamptz, naive timestamp, day date, clock time, span interval,
-    ident uuid, doc jsonb, raw_json json, tags text[], matrix integer[][],
-    feeling mood, payload bytea, search tsvector,
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-"""
-
-TYPES_ROWS = """
-INSERT INTO everything VALUES
- (1, -32768, 2147483647, 5, 12345678901234567890.0123456789, 0.1, 'plain', 'abc', 'ab',
-  true, '2024-02-29 23:59:59.999999+05:30', '2024-01-01 00:00:00.000001', '2024-12-31',
-  '13:45:00.5', '1 day 2 hours 3.5 seconds', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
-  '{"b": [1, 2.50, null], "a": "x"}', '{"keep":  "spacing"}', ARRAY['a', 'b,c', 'd"e', NULL],
-  '{{1,2},{3,4}}', 'happy', '\\x00ff10'::bytea, to_tsvector('simple', 'hello world'), now()),
- (2, NULL, NULL, NULL, 1.5000, 'NaN', E'tab\\there\\nnewline \\\\ back', NULL, NULL,
-  false, 'infinity', NULL, NULL, NULL, '-3 months', NULL, 'null', NULL, '{}', NULL, NULL,
-  '\\x'::bytea, NULL, now()),
- (3, 0, 0, 1, -0.0000000001, -1e300, '<script>"quote"</script>', '', '    ',
-  NULL, '1970-01-01 00:00:00+00', '1999-12-31 23:59:59', '0001-01-01', '00:00', '0', NULL,
-  '[]', '""', ARRAY[]::text[], NULL, 'sad', NULL, '', now());
-"""
+from appliance.sync.agent import run_once
 
 # column -> SQL that is true when the replica value (%s) is exactly the source value
 ROUND_TRIP = {
@@ -221,21 +193,37 @@ def test_sync_late_commit_inside_lookback_is_seen(sales, make_config):
     assert replica_orders(cfg) == source_orders(sales)
 
 
-def test_sync_restart_resumes_without_duplicates(sales, make_config):
-    _orders(sales, 3000)
-    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}], sync={"batch_size": 500})
-    for _ in range(3):
-        assert run(cfg, "sync", "--once").exit_code == 0
-    assert replica_orders(cfg) == source_orders(sales)
-    import tomllib
+class Interrupted(Exception):
+    """Raised from the pass's own per-page tick: the copy dies between two pages."""
 
-    state = tomllib.loads(cfg.read_text())["appliance"]["state_dir"]
-    db = sqlite3.connect(f"{state}/replica.sqlite")
-    total = db.execute("SELECT rows_synced_total, phase FROM _appliance_tables").fetchone()
-    db.close()
-    assert total[1] == "incremental"
-    # the initial copy wrote each row once; later passes only re-read the lookback window
-    assert total[0] >= 3000
+
+def test_sync_interrupted_initial_copy_resumes_from_its_cursor(sales, make_config):
+    _orders(sales, 3000)
+    cfg = make_config(
+        [{"name": "public.orders", "cursor": "updated_at"}], sync={"batch_size": 500, "lookback": "0s"}
+    )
+    ticks = []
+
+    def die_after_two_pages() -> None:  # the tick runs once a page is handed to the writer
+        ticks.append(len(ticks) + 1)
+        if len(ticks) == 2:
+            raise Interrupted
+
+    with Harness(cfg) as h, pytest.raises(Interrupted):
+        run_once(h.config, h.link, h.replica, h.store, tick=die_after_two_pages)
+    with Harness(cfg) as h:  # a new process: fresh connections, the same files
+        # the copy died mid-table: two pages and their cursor committed together, no more
+        before = h.replica.state("orders")
+        assert (before.phase, before.initial_key) == ("initial", [1000])
+        assert [r["id"] for r in h.rows("orders", "id")] == list(range(1, 1001))
+        result = run_once(h.config, h.link, h.replica, h.store)
+        after = h.replica.state("orders")
+    assert result.ok, result.summary()
+    # it went on from the cursor: the rows after key 1000 (and the one row at the high-water
+    # mark that the first incremental page re-reads), not all 3000 again
+    assert 2000 <= result.tables[0].read < 3000
+    assert after.phase == "incremental"
+    assert replica_orders(cfg) == source_orders(sales)  # nothing lost, nothing twice
 
 
 def test_sync_table_without_cursor_is_refreshed_whole(sales, make_config):

@@ -1,7 +1,8 @@
-"""A real block device: flashing a loop device where this machine allows attaching one.
+"""A real block device: flashing a loop device attached for the test.
 
-Where it does not (not root, no loop support), the test still checks that a loop device is
-recognised, listed only when named, and accepted, from lsblk output captured on this machine.
+This runs as root with util-linux (losetup, lsblk), as scripts/test does. Where a loop
+device cannot be attached the test fails and says why: a flash to a real device that did
+not happen must not pass.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 import subprocess
 
+import pytest
 from click.testing import CliRunner
 from flash_support import ALLOWED_DEVICES, FIXTURES
 
@@ -18,19 +20,22 @@ from appliance.flash import drives_linux, safety
 from appliance.flash.cli import flash
 
 
-def _attach(backing) -> str | None:
-    """Return a new loop device backed by the file, or None if this machine does not allow it."""
-    if os.geteuid() != 0 or not shutil.which("losetup") or not shutil.which("lsblk"):
-        return None
+def _attach(backing) -> str:
+    """Return a new loop device backed by the file; fail the test saying why it cannot."""
+    if os.geteuid() != 0:
+        pytest.fail(
+            f"attaching a loop device needs root (running as uid {os.geteuid()}); run scripts/test as root"
+        )
+    missing = [c for c in ("losetup", "lsblk") if not shutil.which(c)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not found on PATH; install util-linux")
     done = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True)
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _captured_loop_is_recognised() -> None:
-    data = json.loads((FIXTURES / "linux" / "lsblk-this-machine-loop.json").read_text())
-    drives = safety.judge(drives_linux.list_drives(data=data, include_loop=True))
-    loop = safety.choose(drives, "/dev/loop0")
-    assert loop.kind == "loop" and loop.target and loop.size == 8 << 20
+    if done.returncode != 0 or not done.stdout.strip().startswith("/dev/loop"):
+        pytest.fail(
+            f"losetup -f --show {backing} failed (exit {done.returncode}): "
+            f"{(done.stderr or done.stdout).strip()}; this machine or container gives no loop devices"
+        )
+    return done.stdout.strip()
 
 
 def test_flash_to_a_real_loop_device(images, tmp_path, monkeypatch):
@@ -38,9 +43,6 @@ def test_flash_to_a_real_loop_device(images, tmp_path, monkeypatch):
     with open(backing, "wb") as f:
         f.truncate(8 << 20)
     device = _attach(backing)
-    if device is None:
-        _captured_loop_is_recognised()  # the real write needs root and loop support
-        return
     monkeypatch.delenv("APPLIANCE_FLASH_PLATFORM", raising=False)
     ALLOWED_DEVICES.add(device)
     try:
@@ -55,7 +57,9 @@ def test_flash_to_a_real_loop_device(images, tmp_path, monkeypatch):
     assert written[len(images["data"]) :] == bytes(len(written) - len(images["data"]))
 
 
-def test_loop_device_is_never_proposed_without_device():
-    _captured_loop_is_recognised()
+def test_loop_device_is_recognised_but_never_proposed_without_device():
     data = json.loads((FIXTURES / "linux" / "lsblk-this-machine-loop.json").read_text())
+    drives = safety.judge(drives_linux.list_drives(data=data, include_loop=True))
+    loop = safety.choose(drives, "/dev/loop0")
+    assert loop.kind == "loop" and loop.target and loop.size == 8 << 20
     assert all(d.kind != "loop" for d in drives_linux.list_drives(data=data))

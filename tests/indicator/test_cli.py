@@ -62,7 +62,6 @@ def test_indicator_bad_interval_is_a_usage_error(tmp_path):
 
 
 def test_indicator_once_preview_writes_the_picture(tmp_path):
-    pytest.importorskip("appliance.health")
     path = tmp_path / "oled.png"
     result = invoke(write_config(tmp_path), "--once", "--preview", str(path))
     assert result.exit_code == 0, result.output
@@ -74,7 +73,6 @@ def test_indicator_once_preview_writes_the_picture(tmp_path):
 
 @pytest.mark.skipif(ON_A_PI, reason="this machine has GPIO")
 def test_indicator_without_hardware_says_what_to_check(tmp_path):
-    pytest.importorskip("appliance.health")
     result = invoke(write_config(tmp_path, "mock = false"), "--once")
     assert result.exit_code == 1
     assert "No GPIO pins were found" in result.output

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC
 
 import pytest
@@ -15,7 +14,7 @@ from appliance.indicator.display import Screen
 from appliance.indicator.frame import SIZE, render_frame
 
 from . import statuses as s
-from .statuses import AMBER, GREEN, RED, history, wait_until
+from .statuses import AMBER, GREEN, RED, history
 
 F, T = False, True
 HERE = Address("192.168.1.23", 8080)
@@ -87,13 +86,26 @@ def test_indicator_redraws_only_on_change(lights, device):
     assert indicator.screen.frames == 2
 
 
+class Clock:
+    """The indicator's monotonic clock, moved on by the test instead of by sleeping."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_indicator_state_change_is_immediate_and_wakes_the_screen(factory, lights, device):
     source = Source(s.outage())
-    indicator = make(source, lights, device)
-    indicator.screen.dim_after = 0.5
+    clock = Clock()
+    indicator = make(source, lights, device, clock=clock)
+    indicator.screen.dim_after = 600.0
     indicator.tick()
-    quiet = time.monotonic() + 0.5
-    wait_until(lambda: time.monotonic() > quiet, what="the quiet period")
+    clock.now += 599.0
+    indicator.tick()
+    assert not indicator.screen.dimmed  # not yet quiet for dim_after
+    clock.now += 1.0
     indicator.tick()
     assert indicator.screen.dimmed
     source.doc = s.status()

@@ -2,7 +2,8 @@
 
 To regenerate the golden pictures after an intended change of the drawing, run
     UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/indicator/test_frame.py
-then look at every changed PNG under tests/indicator/golden/ before committing it.
+then look at every changed PNG under tests/indicator/golden/ before committing it. A run
+that rewrites the pictures fails (it compared nothing), and CI=true refuses to rewrite.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from appliance.indicator.view import unreadable
 from . import statuses as s
 
 GOLDEN = Path(__file__).parent / "golden"
-UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+UPDATE = bool(os.environ.get("UPDATE_GOLDEN"))
+CI = os.environ.get("CI", "").lower() in ("true", "1")
 
 FRAMES = {
     **{
@@ -45,12 +47,26 @@ def _on_dummy(device, image: Image.Image) -> Image.Image:
     return device.image
 
 
+def _rewrite(shown: Image.Image, path: Path) -> None:
+    """Write ``shown`` as the golden picture, then fail: a rewritten picture proves nothing."""
+    if CI:
+        pytest.fail(
+            "UPDATE_GOLDEN is set with CI=true: golden pictures are rewritten only by hand, never in CI"
+        )
+    old = Image.open(path).convert("1").tobytes() if path.exists() else None
+    shown.save(path)
+    change = "unchanged" if old == shown.tobytes() else "changed"
+    pytest.fail(
+        f"golden pictures rewritten: review and commit {path} ({change}); then run without UPDATE_GOLDEN"
+    )
+
+
 @pytest.mark.parametrize("name", sorted(FRAMES))
 def test_render_frame_matches_golden(name, device, tmp_path):
     shown = _on_dummy(device, FRAMES[name]())
     path = GOLDEN / f"{name}.png"
     if UPDATE:
-        shown.save(path)
+        _rewrite(shown, path)
     assert path.exists(), f"no golden picture {path}; run with UPDATE_GOLDEN=1 to create it"
     golden = Image.open(path)
     assert (shown.mode, shown.size) == ("1", SIZE)

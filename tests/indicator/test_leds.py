@@ -7,7 +7,6 @@ passes a history that is too short; these tests compare whole lists, lengths inc
 from __future__ import annotations
 
 import threading
-import time
 from itertools import accumulate
 
 import pytest
@@ -94,12 +93,11 @@ def test_lights_agent_down_alternates_red_and_amber(factory, lights):
 
 
 def test_lights_switching_is_immediate(factory, board):
-    slow = Lights(board, BlinkTimes(fast=30.0, slow=30.0))
+    # An hour-long blink phase: were show() to wait for it, pytest's timeout would fail the test.
+    slow = Lights(board, BlinkTimes(fast=3600.0, slow=3600.0))
     slow.show("lagging")
     assert history(factory, AMBER) == [F, T]
-    started = time.monotonic()
-    slow.show("ok")  # must not wait for the 30 s blink phase to end
-    assert time.monotonic() - started < 10.0
+    slow.show("ok")
     assert history(factory, AMBER) == [F, T, F]
     assert history(factory, GREEN) == [F, T]
     assert not [t for t in threading.enumerate() if t.name.startswith("lights-")]

@@ -1,9 +1,11 @@
-"""The service loop: systemd notifications, stopping, and `serve` on simulated hardware."""
+"""The service loop on simulated hardware: the watchdog petted per pass, stopping, `serve`.
+
+The systemd helper itself (``appliance.service``) is tested in tests/test_service.py.
+"""
 
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import threading
 from contextlib import contextmanager
@@ -15,7 +17,8 @@ from PIL import Image
 from appliance.indicator.controller import Indicator
 from appliance.indicator.errors import NoGPIOError
 from appliance.indicator.frame import SIZE
-from appliance.indicator.loop import StopFlag, Systemd, run, serve
+from appliance.indicator.loop import run, serve
+from appliance.service import StopFlag, Systemd
 
 from . import statuses as s
 from .statuses import wait_until
@@ -63,37 +66,6 @@ def notify_socket(tmp_path, monkeypatch):
     stop.set()
     listener.join()
     server.close()
-
-
-def test_systemd_ready_watchdog_and_status(notify_socket):
-    environ, received = notify_socket
-    systemd = Systemd(environ)
-    systemd.ready()
-    systemd.alive("ok: green steady")
-    systemd.alive("ok: green steady")
-    systemd.stopping()
-    systemd.close()
-    wait_until(lambda: len(received) == 4, what="4 notifications")
-    assert received == ["READY=1", "WATCHDOG=1\nSTATUS=ok: green steady", "WATCHDOG=1", "STOPPING=1"]
-
-
-def test_systemd_is_silent_outside_systemd():
-    systemd = Systemd({})
-    systemd.ready()
-    systemd.alive("ok")
-    systemd.close()
-
-
-def test_stop_flag_is_set_by_sigterm():
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        flag = StopFlag().install()
-        assert not flag()
-        os.kill(os.getpid(), signal.SIGTERM)
-        wait_until(flag, what="the SIGTERM handler")
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
 
 
 def test_run_pets_the_watchdog_after_each_pass_and_stops(notify_socket, lights):

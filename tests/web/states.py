@@ -10,6 +10,9 @@ from appliance.clock import iso, utcnow
 from appliance.config import Config
 from appliance.health import status as health
 from appliance.health.store import StateStore
+from appliance.schema import contract
+from appliance.schema.drift import compare
+from appliance.schema.shape import Column, Shape
 
 HOSTILE_TABLE = 'public.<script>alert("t")</script>\'q'
 HOSTILE = "<script>alert('x')</script>\"q'"
@@ -84,6 +87,28 @@ def fill(
             "pass failed: tunnel down" if down else "pass ok: 2 tables, 0 rows changed",
         )
         health.update(config, store)
+
+
+def _orders(name: str, *extra: Column) -> Shape:
+    columns = [Column("id", "bigint", "integer", nullable=False), Column("total", "numeric(12,2)", "numeric")]
+    return Shape(name, [*columns, *extra], ["id"])
+
+
+def drift_at_source(config: Config, table: str = "public.orders") -> dict:
+    """Record what the schema guard records when ``discount_code`` appears at the source.
+
+    The accepted contract file, the live snapshot in the store and the drift between them
+    (appliance/schema/drift.py's ``compare``): what ``health.accept_drift`` reads.
+    Return the live snapshot, which accepting makes the contract.
+    """
+    accepted = contract.snapshot(_orders(table))
+    live = contract.snapshot(_orders(table, Column("discount_code", "text", "text")))
+    contract.save(config.state_dir, table, accepted)
+    with StateStore(config.state_dir) as store:
+        store.put(f"live:{table}", live)
+        store.put(f"drift:{table}", [d.as_dict() for d in compare(accepted, live)])
+        health.update(config, store)
+    return live
 
 
 def force(monkeypatch: pytest.MonkeyPatch, state: str = "maintenance") -> None:

@@ -8,10 +8,11 @@ import pytest
 from markupsafe import escape
 
 from appliance.health.store import StateStore
+from appliance.schema import contract
 from appliance.web import create_app
 
 from .conftest import SECRETS
-from .states import fill
+from .states import drift_at_source, fill
 
 TOKEN = SECRETS["web_token"]
 
@@ -21,9 +22,18 @@ def _csrf(client, path: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page).group(1)
 
 
-def _acks(config) -> list[str]:
+def _events(config, kind: str) -> list[str]:
     with StateStore(config.state_dir, readonly=True) as store:
-        return [e["message"] for e in store.events(100) if e["kind"] == "ack"]
+        return [e["message"] for e in store.events(100) if e["kind"] == kind]
+
+
+def _acks(config) -> list[str]:
+    return _events(config, "ack")
+
+
+def _stored(config, key: str):
+    with StateStore(config.state_dir, readonly=True) as store:
+        return store.get(key)
 
 
 @pytest.fixture
@@ -106,20 +116,23 @@ def test_actions_bearer_is_ignored_when_no_password_is_configured(config, client
     assert response.status_code == 400 and _acks(config) == []
 
 
-def test_actions_accept_drift_lists_the_changes_and_calls_health(config, client, monkeypatch):
-    fill(config, "drift")
-    calls = []
-    monkeypatch.setattr(
-        "appliance.health.status.accept_drift",
-        lambda cfg, table=None, by="cli": calls.append((table, by)) or True,
-    )
+def test_actions_accept_drift_makes_the_live_schema_the_contract(config, client):
+    fill(config, "ok")
+    live = drift_at_source(config)
+    before = contract.load(config.state_dir, "public.orders")
+    assert client.get("/api/status").json["state"] == "drift"
     page = client.get("/actions/accept/public.orders").text
     assert escape('column "discount_code" (text) was added') in page
     csrf = _csrf(client, "/actions/accept/public.orders")
     response = client.post("/actions/accept/public.orders", data={"csrf": csrf})
     assert response.status_code == 303
     assert response.headers["Location"] == "/tables/public.orders"
-    assert calls == [("public.orders", "web")]
+    after = contract.load(config.state_dir, "public.orders")
+    assert after != before and after == {"version": contract.VERSION, **live}
+    assert [c["name"] for c in after["columns"]] == ["id", "total", "discount_code"]
+    assert _stored(config, "drift:public.orders") == []
+    assert client.get("/api/status").json["state"] == "ok"  # the page's cache was cleared
+    assert _events(config, "accept") == ["public.orders: drift accepted by web (1 change(s))"]
 
 
 def test_actions_accept_with_nothing_to_accept_is_409(config, client):
@@ -132,8 +145,10 @@ def test_actions_accept_with_nothing_to_accept_is_409(config, client):
     assert response.status_code == 409 and "no drift to accept" in response.text
 
 
-def test_actions_accept_all_accepts_new_tables_too(config, client, monkeypatch):
-    fill(config, "drift")
+def test_actions_accept_all_accepts_new_tables_too(config, client):
+    fill(config, "ok")
+    live = drift_at_source(config)
+    before = contract.load(config.state_dir, "public.orders")
     with StateStore(config.state_dir) as store:
         store.put(
             "source_drift",
@@ -150,13 +165,18 @@ def test_actions_accept_all_accepts_new_tables_too(config, client, monkeypatch):
     assert "New at the source:" in client.get("/").text
     page = client.get("/actions/accept").text
     assert "new table public.refunds appeared" in page and escape('column "discount_code"') in page
-    calls = []
-    monkeypatch.setattr(
-        "appliance.health.status.accept_drift",
-        lambda cfg, table=None, by="cli": calls.append((table, by)) or True,
-    )
     response = client.post("/actions/accept", data={"csrf": _csrf(client, "/actions/accept")})
-    assert response.status_code == 303 and calls == [(None, "web")]
+    assert response.status_code == 303 and response.headers["Location"] == "/"
+    after = contract.load(config.state_dir, "public.orders")
+    assert after != before and after == {"version": contract.VERSION, **live}
+    assert _stored(config, "drift:public.orders") == []
+    assert _stored(config, "source_drift") == []
+    assert "public.refunds" in _stored(config, "known_tables")
+    assert sorted(_events(config, "accept")) == [
+        "new tables accepted by web",
+        "public.orders: drift accepted by web (1 change(s))",
+    ]
+    assert client.get("/api/status").json["state"] == "ok"
 
 
 def test_actions_accept_unknown_table_is_404(config, client):
