@@ -1,4 +1,3 @@
-"""Health: the state store the agent writes and the readers read, the status document and
-its states, notifications and the status as text. It reads the contract (``schema``) and
-the config, and never imports ``sync`` or the readers.
+"""Health: the state store, the status document and its states, notifications, status as text.
+Reads ``schema`` and ``config``; it never imports ``sync`` or the readers.
 """
