@@ -247,11 +247,13 @@ def schema_accept(table: str | None) -> None:
     help='Stop after this long (default: run until Ctrl-C), e.g. "3m".',
 )
 @click.option("--port", default=8080, show_default=True, help="Port of the status page.")
-def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None:
+@click.option("--auto", is_flag=True, help="Acknowledge and accept by itself instead of waiting for you.")
+@click.option("--keep", is_flag=True, help="Continue in the demo folder instead of starting afresh.")
+def demo(source_url: str | None, workdir: str, duration: str, port: int, auto: bool, keep: bool) -> None:
     """Run the whole stack on an embedded, changing demo source."""
     import sqlalchemy as sa
 
-    from .demo import run_demo
+    from .demo.story import run_demo
 
     seconds = _duration(duration, "--duration")
     if source_url:
@@ -263,7 +265,7 @@ def demo(source_url: str | None, workdir: str, duration: str, port: int) -> None
                 f"postgresql://user:password@host:5432/dbname",
                 param_hint="--source",
             ) from None
-    run_demo(workdir, source_url=source_url, duration=seconds, port=port)
+    run_demo(workdir, source_url=source_url, duration=seconds, port=port, auto=auto, keep=keep)
 
 
 if __name__ == "__main__":  # pragma: no cover
