@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import NoReturn
 
 import click
 
@@ -85,6 +86,28 @@ def load_config() -> config_mod.Config:
     return config_mod.load(click.get_current_context().obj["config_path"])
 
 
+CANNOT_CHECK = 3  # the exit code of status and schema diff when they cannot read or reach
+
+
+def _cannot(error: ApplianceError) -> NoReturn:
+    """Say why the command could not look, and exit 3 (distinct from every answer)."""
+    click.echo(f"Error: {error}", err=True)
+    sys.exit(CANNOT_CHECK)
+
+
+def _tables(cfg: config_mod.Config, table: str | None) -> list[config_mod.TableSettings]:
+    """Return the table named on the command line (or all); an unknown name is a usage error."""
+    if table is None:
+        return list(cfg.tables)
+    try:
+        return [cfg.table(table)]
+    except ConfigError:
+        known = ", ".join(t.name for t in cfg.tables)
+        raise click.BadParameter(
+            f'no table "{table}" is configured; use one of: {known}', param_hint="TABLE"
+        ) from None
+
+
 @main.group(cls=_Group)
 def config() -> None:
     """Work with the configuration file."""
@@ -129,11 +152,18 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the status document as JSON.")
 def status(as_json: bool) -> None:
-    """Show the current health. Exit code 0 ok, 1 lagging/drift/maintenance, 2 outage."""
+    """Show the current health.
+
+    Exit code 0 ok, 1 lagging, drift or maintenance, 2 outage, 3 the config or the state
+    cannot be read.
+    """
     from .health.status import EXIT_CODES, current_status
     from .health.text import render
 
-    doc = current_status(load_config())
+    try:
+        doc = current_status(load_config())
+    except ApplianceError as e:
+        _cannot(e)
     if as_json:
         click.echo(json.dumps(doc, indent=2))
     else:
@@ -178,7 +208,7 @@ def schema_show(table: str | None, as_json: bool) -> None:
     from .schema import contract
 
     cfg = load_config()
-    tables = [cfg.table(table)] if table else cfg.tables
+    tables = _tables(cfg, table)
     docs = {t.name: contract.load(cfg.state_dir, t.name) for t in tables}
     if as_json:
         click.echo(json.dumps(docs, indent=2))
@@ -195,14 +225,24 @@ def schema_show(table: str | None, as_json: bool) -> None:
 @click.argument("table", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
 def schema_diff(table: str | None, as_json: bool) -> None:
-    """Compare the contract with the live source. Exit code 1 when they differ."""
+    """Compare the contract with the live source.
+
+    Exit code 0 the same, 1 they differ, 3 cannot check (the config, the tunnel or the
+    source could not be read or reached).
+    """
     from .schema.diff import live_diff
     from .sync.link import SourceLink
 
-    cfg = load_config()
-    tables = [cfg.table(table)] if table else list(cfg.tables)
-    with SourceLink(cfg) as link:
-        shapes = link.source().describe([t.name for t in tables])
+    try:
+        cfg = load_config()
+    except ApplianceError as e:
+        _cannot(e)
+    tables = _tables(cfg, table)
+    try:
+        with SourceLink(cfg) as link:
+            shapes = link.source().describe([t.name for t in tables])
+    except ApplianceError as e:
+        _cannot(e)
     report = live_diff(cfg, tables, shapes)
     if as_json:
         click.echo(json.dumps({n: r["drift"] for n, r in report.items()}, indent=2))
@@ -219,6 +259,7 @@ def schema_accept(table: str | None) -> None:
     from .health.status import accept_drift
 
     cfg = load_config()
+    _tables(cfg, table)  # an unknown name is a usage error, not a config problem
     if accept_drift(cfg, table, by="cli"):
         click.echo(f"accepted: {table or 'all drift'}; the agent applies it on its next pass")
     else:

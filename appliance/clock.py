@@ -8,7 +8,7 @@ duration a person reads goes through ``format_duration``; every duration a perso
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import overload
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
@@ -60,3 +60,37 @@ def format_duration(seconds: float) -> str:
         return f"{h}h {m}m" if m else f"{h}h"
     d, h = divmod(int(seconds) // 3600, 24)
     return f"{d}d {h}h" if h else f"{d}d"
+
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def local_time(when: datetime, now: datetime, tz: tzinfo | None = None, seconds: bool = True) -> str:
+    """Return ``when`` as people read it here: "14:02:05 CET" today, else "21 Nov 14:02 CET".
+
+    The one rule for every place a person reads a time (the CLI, the page, the OLED): local
+    time with its zone, the date only when it is not today. Stored times stay UTC (``iso``).
+    """
+    local, today = when.astimezone(tz), now.astimezone(tz)
+    zone = local.tzname() or ""
+    if local.date() == today.date():
+        clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+        return f"{clock} {zone}".rstrip()
+    day = f"{local.day} {MONTHS[local.month - 1]}" + ("" if local.year == today.year else f" {local.year}")
+    return f"{day} {local:%H:%M} {zone}".rstrip()
+
+
+def age(when: datetime, now: datetime) -> str:
+    """Return how long ago ``when`` was ("3m ago"); a time ahead of ``now`` is not an age."""
+    seconds = (now - when).total_seconds()
+    if seconds < -1:  # a clock that jumped: say so rather than a negative age
+        return f"{format_duration(-seconds)} in the future"
+    return "just now" if seconds < 1 else f"{format_duration(seconds)} ago"
+
+
+def when(text: str | None, now: datetime, tz: tzinfo | None = None, never: str = "never") -> str:
+    """Return a stored ISO time for people: "14:02:05 CET (3m ago)", or ``never``."""
+    dt = parse_iso(text)
+    if dt is None:
+        return never
+    return f"{local_time(dt, now, tz)} ({age(dt, now)})"

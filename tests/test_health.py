@@ -84,7 +84,7 @@ def test_health_dead_agent_is_reported_but_state_follows_data(setup):
     code, doc = status(path)
     assert doc["agent"]["running"] is False and doc["state"] == "ok" and code == 0
     text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
-    assert "NOT RUNNING since" in text
+    assert "agent: NOT RUNNING, last heartbeat " in text and "(10m ago)" in text
 
 
 def test_health_source_down_is_an_outage_with_its_reason(setup):
@@ -150,4 +150,4 @@ def test_health_damaged_state_store_is_a_clear_error(setup):
     cfg, path = setup
     (cfg.state_path / "state.sqlite").write_bytes(b"this is not a database" * 100)
     result = CliRunner().invoke(main, ["--config", str(path), "status"])
-    assert result.exit_code == 1 and "damaged" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3 and "damaged" in result.output and "Traceback" not in result.output

@@ -1,39 +1,62 @@
-"""The status document as text for people (``appliance status``)."""
+"""The status document as text for people (``appliance status``).
+
+Times follow the one rule of ``clock``: local time with its zone and an age. Every message
+is said once: an error already in the reason is not repeated on the source or table line.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
+
 import click
 
-from ..clock import format_duration
+from ..clock import parse_iso, utcnow, when
 
 COLORS = {"ok": "green", "lagging": "yellow", "drift": "yellow", "maintenance": "blue", "outage": "red"}
 
 
-def render(doc: dict, color: bool = False) -> str:
+def _agent_line(agent: dict, now: datetime, tz: tzinfo | None) -> str:
+    beat = agent.get("last_heartbeat")
+    if agent.get("running"):
+        return f"  agent: running, last heartbeat {when(beat, now, tz)}"
+    if not beat:
+        return "  agent: NOT RUNNING: it has never run with this state folder"
+    return f"  agent: NOT RUNNING, last heartbeat {when(beat, now, tz)}"
+
+
+def render(doc: dict, color: bool = False, now: datetime | None = None, tz: tzinfo | None = None) -> str:
     """Return a few lines: the state and reason, the agent, the source, one line per table."""
+    now = now or utcnow()
 
     def paint(text: str, state: str) -> str:
         return click.style(text, fg=COLORS.get(state), bold=True) if color else text
 
+    since = parse_iso(doc.get("since"))
     lines = [
-        f"{paint(doc['state'].upper(), doc['state'])} since {doc['since']}"
-        + (" (acknowledged)" if doc["acknowledged"] else ""),
+        f"{paint(doc['state'].upper(), doc['state'])} since {when(doc.get('since'), now, tz)}"
+        + (" (acknowledged)" if doc["acknowledged"] else "")
+        if since
+        else paint(doc["state"].upper(), doc["state"]),
         f"  {doc['reason']}",
+        _agent_line(doc["agent"], now, tz),
     ]
-    agent = doc["agent"]
-    if agent["running"]:
-        lines.append(f"  agent: running (last heartbeat {agent['last_heartbeat']})")
-    else:
-        lines.append(f"  agent: NOT RUNNING since {agent['last_heartbeat'] or 'never started'}")
+    said = [doc["reason"]]
     src = doc["source"]
+    error = src.get("last_error") or ""
+    fresh_error = error and not any(error in s for s in said)
     lines.append(
         f"  source: tunnel {src['tunnel']}, database {src['database']}"
-        + (f" - {src['last_error']}" if src["last_error"] else "")
+        + (f" - {error}" if fresh_error else "")
     )
+    said.append(error)
     for t in doc["tables"]:
-        lag = "never synced" if t["lag_seconds"] is None else f"lag {format_duration(t['lag_seconds'])}"
-        extra = f" - {t['error']}" if t.get("error") else (f" ({t['note']})" if t.get("note") else "")
+        synced = "never synced" if not t.get("last_sync") else f"synced {when(t['last_sync'], now, tz)}"
+        table_error = t.get("error") or ""
+        if table_error and not any(table_error in s for s in said if s):
+            extra = f" - {table_error}"
+        else:
+            extra = f" ({t['note']})" if t.get("note") and not table_error else ""
         lines.append(
-            f"  {paint(t['state'].ljust(11), t['state'])} {t['name']}: {t['rows']} rows, {lag}{extra}"
+            f"  {paint(t['state'].ljust(11), t['state'])} {t['name']}: {t['rows']} rows, {synced}{extra}"
         )
     return "\n".join(lines)

@@ -32,6 +32,11 @@ def indicator(once: bool, preview: Path | None, interval: str, persist: bool) ->
         seconds = parse_duration(interval)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--interval") from None
+    if preview is not None and not preview.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {preview.parent} does not exist; create it or write the picture elsewhere",
+            param_hint="--preview",
+        )
     ctx = click.get_current_context()
     config_path = ctx.obj.get("config_path") if isinstance(ctx.obj, dict) else None
     try:

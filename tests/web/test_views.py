@@ -69,7 +69,7 @@ def test_views_banner_shows_state_reason_since_and_next_step(config, client, sta
     page = client.get("/").text
     banner = page.split('id="banner"', 1)[1].split("</section>", 1)[0]
     assert f"s-{state}" in page and f'<p class="word">{WORDS[state]}</p>' in banner
-    assert "Since 20" in banner and "What to do:" in banner
+    assert re.search(r"Since (\d+ \w{3} )?\d\d:\d\d(:\d\d)? UTC \(", banner) and "What to do:" in banner
     if state == "outage":
         assert "SSH tunnel to the bastion is down" in banner
         assert "Connection refused" in page
