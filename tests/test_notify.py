@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import json
 import socket
 import sqlite3
@@ -509,3 +510,64 @@ def test_notify_email_with_a_line_break_in_the_reason_is_delivered(tmp_path, smt
     assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 1
     [mail] = smtp_server.received
     assert email.message_from_bytes(mail.content)["Subject"].endswith('column "a b" was dropped.')
+
+
+HOSTILE_TABLE = "public.\nBcc: attacker@evil.example\r\n<!channel> <https://evil.example|click>"
+
+
+def _hostile_status() -> dict:
+    return {
+        **STATUS,
+        "reason": f"{HOSTILE_TABLE}: canceling statement\x00\x1b[31m due to <b>timeout</b> & more",
+        "tables": [{"name": HOSTILE_TABLE, "state": "outage", "lag_seconds": 5}],
+    }
+
+
+def test_notify_hostile_table_name_reaches_email_as_one_clean_line(tmp_path, smtp_server):
+    cfg = notify_config(
+        tmp_path, smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_to=["o@example.com"]
+    )
+    with StateStore(cfg.state_dir) as store:
+        notify.enqueue(cfg, store, _hostile_status(), "ok")
+    assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 1
+    [mail] = smtp_server.received
+    assert mail.rcpt_tos == ["o@example.com"]  # no Bcc smuggled in through a header
+    parsed = email.message_from_bytes(mail.content, policy=email.policy.default)  # unfolds headers
+    assert parsed["Bcc"] is None
+    subject = str(parsed["Subject"])
+    assert "\n" not in subject and "\r" not in subject and "\x00" not in subject
+    assert "Bcc: attacker@evil.example" in subject  # kept as text, on the one line
+    body = parsed.get_content()
+    assert "\x00" not in body and "\x1b" not in body
+
+
+def test_notify_hostile_text_is_escaped_for_slack_style_receivers(tmp_path, receivers):
+    receiver = receivers()
+    cfg = notify_config(tmp_path, webhook_url=receiver.url)
+    with StateStore(cfg.state_dir) as store:
+        notify.enqueue(cfg, store, _hostile_status(), "ok")
+    assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 1
+    [body] = receiver.bodies
+    assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
+    assert "<https://evil.example|click>" not in body["text"] and "&amp; more" in body["text"]
+    assert "\n" not in body["text"] and "\x00" not in body["text"] and "\x1b" not in body["text"]
+    assert "\n" not in body["tables"][0]["name"] and "\n" not in body["reason"]
+
+
+def test_notify_one_undeliverable_message_does_not_hold_up_the_next(tmp_path, smtp_server, receivers):
+    receiver = receivers()
+    cfg = notify_config(
+        tmp_path,
+        webhook_url=receiver.url,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_server.port,
+        smtp_to=["o@example.com"],
+    )
+    with StateStore(cfg.state_dir) as store:
+        # an outbox row from an older version, without the fields e-mail is built from
+        store.enqueue("email", {"text": "old"})
+        notify.enqueue(cfg, store, STATUS, "ok")
+    delivered, outbox = try_due(notify.Sender(cfg, clock=Clock()), cfg)
+    assert delivered == 2 and len(receiver.bodies) == 1 and len(smtp_server.received) == 1
+    broken = [row for row in outbox if row["sent"] is None]
+    assert len(broken) == 1 and broken[0]["attempts"] == 1 and broken[0]["last_error"] == "KeyError"

@@ -9,9 +9,9 @@ often holds a token) is never logged.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
+import re
 import smtplib
 import socket
 import threading
@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 TIMEOUT = 10.0  # seconds for one delivery attempt
 MAX_ATTEMPTS = 12  # about 27 minutes of retries with the backoff below (1 s doubling, capped)
 MAX_DELAY = 600.0
-# What one failed delivery can raise. Beyond OSError (refused, timeout, HTTP 4xx/5xx) and
-# SMTP errors: a receiver answering garbage raises http.client.HTTPException, a malformed
-# URL ValueError; uncaught, either killed the sender thread and stopped every message.
-DELIVERY_ERRORS = (OSError, smtplib.SMTPException, http.client.HTTPException, ValueError)
 
 
 def channels(config: Config) -> list[str]:
@@ -45,17 +41,44 @@ def channels(config: Config) -> list[str]:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+TEXT_LIMIT = 500  # a reason from the source can be any size: a message stays readable
+
+
+def one_line(text: object, limit: int = TEXT_LIMIT) -> str:
+    """Return ``text`` on one line: control characters (CR, LF, NUL ...) become one space.
+
+    Names and messages from the source can hold anything; a line break in an e-mail header
+    raises, and in a webhook's text it fakes lines of its own.
+    """
+    flat = " ".join(_CONTROL.sub(" ", str(text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def slack_escape(text: str) -> str:
+    """Escape what Slack-style receivers read as markup (``<!channel>``, ``<url|link>``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def headline(appliance: str, state: str, previous: str | None, reason: str) -> str:
+    """Return the one line that says what happened, plain (no markup), cleaned."""
+    if state == "ok" and previous not in (None, "start", "ok"):
+        return one_line(f"{appliance}: back to OK (was {previous}). {reason}")
+    return one_line(f"{appliance}: {state.upper()} - {reason}")
+
+
 def message(status: dict, previous: str | None) -> dict:
-    """Return the notification for a new status: a text line plus structured fields."""
+    """Return the notification for a new status: a text line plus structured fields.
+
+    ``text`` is escaped for Slack-style receivers; the structured fields are plain (JSON
+    escapes them) but on one line each.
+    """
     host = socket.gethostname()
     state = status["state"]
-    if state == "ok" and previous not in (None, "start", "ok"):
-        text = f"{host}: back to OK (was {previous}). {status['reason']}"
-    else:
-        text = f"{host}: {state.upper()} - {status['reason']}"
+    text = slack_escape(headline(host, state, previous, status["reason"]))
     tables = [
         {
-            "name": t["name"],
+            "name": one_line(t["name"]),
             "state": t["state"],
             "lag": format_duration(t["lag_seconds"]) if t["lag_seconds"] is not None else None,
         }
@@ -67,7 +90,7 @@ def message(status: dict, previous: str | None) -> dict:
         "state": state,
         "previous": previous,
         "since": status["since"],
-        "reason": status["reason"],
+        "reason": one_line(status["reason"]),
         "tables": tables,
     }
 
@@ -97,12 +120,16 @@ def send_email(config: Config, payload: dict) -> None:
     msg = EmailMessage()
     # one line: a header with a line break raises ValueError, and a reason can hold one
     # (a quoted PostgreSQL identifier may contain a newline)
-    msg["Subject"] = " ".join(payload["text"].split())[:120]
+    msg["Subject"] = one_line(
+        headline(payload["appliance"], payload["state"], payload.get("previous"), payload["reason"]), 120
+    )
     msg["From"] = config.notify.smtp_from
     msg["To"] = ", ".join(config.notify.smtp_to)
-    lines = [payload["text"], "", f"since: {payload['since']}", ""]
+    plain = headline(payload["appliance"], payload["state"], payload.get("previous"), payload["reason"])
+    lines = [plain, "", f"since: {payload['since']}", ""]
     lines += [
-        f"{t['name']}: {t['state']}" + (f", lag {t['lag']}" if t["lag"] else "") for t in payload["tables"]
+        one_line(f"{t['name']}: {t['state']}" + (f", lag {t['lag']}" if t["lag"] else ""))
+        for t in payload["tables"]
     ]
     msg.set_content("\n".join(lines))
     with smtplib.SMTP(config.notify.smtp_host, config.notify.smtp_port, timeout=TIMEOUT) as smtp:
@@ -152,7 +179,10 @@ class Sender:
     def _loop(self) -> None:
         with StateStore(self.config.state_dir) as store:
             while not self.stopping.is_set():
-                self.deliver_due(store)
+                try:
+                    self.deliver_due(store)
+                except Exception:  # a busy or damaged state store: the thread must outlive it
+                    log.exception("notification pass failed; trying again")
                 self.wake.wait(1.0)
                 self.wake.clear()
 
@@ -165,7 +195,9 @@ class Sender:
                     send_webhook(self.config.notify.webhook_url, payload)
                 else:
                     send_email(self.config, payload)
-            except DELIVERY_ERRORS as e:
+            # Refused, timed out, HTTP 4xx/5xx, SMTP errors, a garbled reply, a malformed URL, or
+            # anything a hostile payload provokes: that message's failure, never the sender's.
+            except Exception as e:
                 give_up = attempts + 1 >= self.max_attempts
                 delay = backoff(attempts)
                 store.retry_later(item_id, self.clock() + delay, _describe(e), give_up)

@@ -10,6 +10,7 @@ Each violation names the column, the rule and one example, truncated; pure funct
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from .drift import Drift
@@ -17,22 +18,64 @@ from .drift import Drift
 EXAMPLE_LIMIT = 40
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def example(value) -> str:
-    """Return a short printable example of a value (never more than EXAMPLE_LIMIT chars)."""
-    text = value if isinstance(value, str) else repr(value)
-    text = text.replace("\n", " ")
+    """Return a short printable example of a value: control characters escaped, at most
+    EXAMPLE_LIMIT characters (a huge value from the source never reaches a page whole)."""
+    text = value[: EXAMPLE_LIMIT * 4] if isinstance(value, str) else repr(value)[: EXAMPLE_LIMIT * 4]
+    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
     return text if len(text) <= EXAMPLE_LIMIT else text[: EXAMPLE_LIMIT - 3] + "..."
 
 
 def json_keys(value) -> set[str]:
-    """Return the top-level keys of a JSON object (text), or an empty set."""
+    """Return the top-level keys of a JSON object (text), or an empty set.
+
+    A document nested deeper than Python's recursion limit (a source can hold one) is read
+    by a linear scan of its top level instead: one row must never stop the sync.
+    """
     if not isinstance(value, str):
         return set()
     try:
         doc = json.loads(value)
     except ValueError:
         return set()
+    except RecursionError:
+        return _top_level_keys(value)
     return set(doc) if isinstance(doc, dict) else set()
+
+
+def _top_level_keys(text: str) -> set[str]:
+    """Return the keys of the outermost JSON object by one pass over the text (no recursion)."""
+    keys: set[str] = set()
+    if not text.lstrip().startswith("{"):
+        return keys  # an array or a scalar at the top has no keys
+    depth, i, n = 0, 0, len(text)
+    expect_key = False
+    while i < n:
+        ch = text[i]
+        if ch == '"':
+            end = i + 1
+            while end < n and text[end] != '"':
+                end += 2 if text[end] == "\\" else 1
+            if depth == 1 and expect_key:
+                try:
+                    keys.add(json.loads(text[i : end + 1]))
+                except ValueError:
+                    return set()
+                expect_key = False
+            i = end + 1
+            continue
+        if ch in "{[":
+            depth += 1
+            expect_key = ch == "{" and depth == 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            expect_key = True
+        i += 1
+    return keys
 
 
 def check_rows(
