@@ -151,7 +151,7 @@ def test_chaos_kill_9_and_tunnel_cuts_then_replica_equals_source(sales, make_con
             "key_file": str(own_sshd.client_key),
             "connect_timeout": "2s",
         },
-        sync={"batch_size": 300, "reconcile_every": "2s", "probe_interval": "0.5s"},
+        sync={"batch_size": 300, "reconcile_every": "2s", "probe_interval": "1s"},
     )
     writer = Writer(sales, seed)
     writer.start()

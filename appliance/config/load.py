@@ -15,6 +15,7 @@ from typing import Any
 
 from ..clock import parse_duration
 from ..errors import ConfigError
+from .bounds import duration_problems, expression_problem, notify_problems
 from .settings import (
     REQUIRED,
     SECTIONS,
@@ -201,6 +202,10 @@ def _tables(raw: Any, problems: list[Problem]) -> list[TableSettings]:
                 )
             )
         seen[rn] = i
+        for key in ("where", "tag"):
+            flaw = expression_problem(f"{prefix}.{key}", values[key]) if values[key] else None
+            if flaw:
+                problems.append(flaw)
         overlap = set(values["exclude_columns"]) & set(values["primary_key"])
         if overlap:
             problems.append(
@@ -260,7 +265,9 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
     if "ssh" in data:
         ssh_values = _section(data["ssh"], "ssh", SECTIONS["ssh"], problems)
         _secret_choice("ssh", ssh_values, problems, needed=True)
+        problems += duration_problems({"ssh": ssh_values})
         ssh = SSHSettings(**ssh_values)
+    problems += duration_problems(sec) + notify_problems(sec["notify"])
     if "source" not in data:
         problems.append(
             Problem("source", "the [source] section is missing", "add [source] with host, database and user")
