@@ -25,6 +25,8 @@ def check_private_file(path: str, key: str) -> None:
             f"{key}: {path} cannot be read by this user. Give the file to the "
             f"service user (chown) with mode 0600."
         ) from None
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would hang the read, a directory raise
+        raise SecretError(f"{key}: {path} is not a regular file. Point {key} at the file holding the secret.")
     if stat.S_IMODE(st.st_mode) & 0o077:
         raise SecretError(
             f"{key}: {path} is readable by other users "
@@ -34,6 +36,25 @@ def check_private_file(path: str, key: str) -> None:
         raise SecretError(
             f"{key}: {path} cannot be read by this user. Give the file to the "
             f"service user (chown) with mode 0600."
+        )
+
+
+def check_trusted_file(path: str, key: str) -> None:
+    """Raise SecretError unless ``path`` is a regular file that no other user can change.
+
+    For files that are not secret but must not be forged, such as ``known_hosts``: anyone
+    who can write it can pin their own bastion.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise SecretError(f"{key}: {path} does not exist. Create it or fix the path in the config.") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise SecretError(f"{key}: {path} is not a regular file. Point {key} at the file itself.")
+    if stat.S_IMODE(st.st_mode) & 0o022:
+        raise SecretError(
+            f"{key}: {path} can be changed by other users (mode {stat.S_IMODE(st.st_mode):o}). "
+            f"Run: chmod go-w {path}"
         )
 
 

@@ -151,3 +151,23 @@ def test_health_damaged_state_store_is_a_clear_error(setup):
     (cfg.state_path / "state.sqlite").write_bytes(b"this is not a database" * 100)
     result = CliRunner().invoke(main, ["--config", str(path), "status"])
     assert result.exit_code == 3 and "damaged" in result.output and "Traceback" not in result.output
+
+
+def test_health_times_from_the_future_are_unknown_not_fresh(setup):
+    """The Pi has no real-time clock: after it moves back, nothing recorded "later" is fresh."""
+    cfg, _ = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": -3600, "public.items": 5}, beat_ago=-3600)
+        doc = health.build(cfg, store)
+    assert doc["agent"]["running"] is False
+    orders = {t["name"]: t for t in doc["tables"]}["public.orders"]
+    assert orders["state"] == "lagging" and orders["lag_seconds"] is None
+    assert doc["state"] == "lagging" and "the clock moved back" in doc["reason"]
+
+
+def test_health_a_little_clock_skew_is_still_fresh(setup):
+    cfg, _ = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": -20, "public.items": 5}, beat_ago=-20)
+        doc = health.build(cfg, store)
+    assert doc["agent"]["running"] is True and doc["state"] == "ok"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from ..errors import SecretError
-from ..secrets import check_private_file, read_secret
+from ..secrets import check_private_file, check_trusted_file, read_secret
 from . import Config, Problem
 
 
@@ -29,6 +29,11 @@ def secret_problems(config: Config) -> list[Problem]:
                     f"pin the bastion's key: ssh-keyscan -p {ssh.port} {ssh.host} > {ssh.known_hosts}",
                 )
             )
+        else:
+            try:
+                check_trusted_file(ssh.known_hosts, "ssh.known_hosts")
+            except SecretError as e:
+                problems.append(Problem("ssh.known_hosts", str(e).split(": ", 1)[1]))
     for key, file, env in checks:
         try:
             read_secret(file=file, env=env, key=key, environ=config.environ)

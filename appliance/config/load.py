@@ -288,6 +288,14 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         problems.append(Problem("sync.batch_size", "must be at least 1", "e.g. batch_size = 20000"))
 
     state_dir = sec["appliance"]["state_dir"]
+    if not os.path.isabs(state_dir):  # "" or a relative path: state would land wherever it runs
+        problems.append(
+            Problem(
+                "appliance.state_dir",
+                f"{state_dir!r} is not an absolute path",
+                'e.g. state_dir = "/var/lib/appliance"',
+            )
+        )
     replica_url = sec["replica"]["url"] or f"sqlite:///{Path(state_dir) / 'replica.sqlite'}"
     if "://" not in replica_url:
         problems.append(

@@ -14,6 +14,7 @@ from ..clock import format_duration, iso, parse_iso, utcnow
 from ..config import Config
 from .store import StateStore
 
+CLOCK_SLACK = 60.0  # seconds a time may lie ahead of ours (clocks of two machines) before it is wrong
 SEVERITY = ["ok", "lagging", "drift", "maintenance", "outage"]
 EXIT_CODES = {"ok": 0, "lagging": 1, "drift": 1, "maintenance": 1, "outage": 2}
 SOURCE_DOWN = {
@@ -34,7 +35,9 @@ def _agent(config: Config, store: StateStore, now: datetime) -> dict:
     info = store.get("agent", {})
     beat = parse_iso(info.get("heartbeat"))
     interval = float(info.get("interval") or config.sync.interval)
-    fresh = beat is not None and (now - beat).total_seconds() < max(3 * interval, 30)
+    age = (now - beat).total_seconds() if beat is not None else None
+    # A heartbeat from the future (the clock moved back) proves nothing: not running.
+    fresh = age is not None and -CLOCK_SLACK <= age < max(3 * interval, 30)
     return {
         "running": bool(info.get("running")) and fresh,
         "last_heartbeat": info.get("heartbeat"),
@@ -53,6 +56,9 @@ def _table(
     """Return (the table's entry, a reason sentence) for one configured table."""
     last = parse_iso(rec.get("last_sync"))
     lag = (now - last).total_seconds() + replay_lag if last else None
+    future = lag is not None and lag < -CLOCK_SLACK
+    if future:  # a sync "in the future": the clock moved back, so the lag is unknown, not fresh
+        lag = None
     warn, limit = config.sync.warn_lag, config.sync.max_lag
     drift, frozen = table_drift(store, t.name), bool(store.get(f"frozen:{t.name}", False))
     drift_reason = (
@@ -64,6 +70,12 @@ def _table(
         state, reason = "outage", f"{t.name}: {rec['last_error']}"
     elif frozen:  # the cause is known: growing lag is shown but does not escalate
         state, reason = "drift", drift_reason
+    elif future:
+        state = "lagging"
+        reason = (
+            f"{t.name}: its last sync is dated after this clock's now (the clock moved back?); "
+            f"its lag is unknown until the next sync."
+        )
     elif lag is None:
         state, reason = "lagging", f"{t.name} has not finished its first sync yet."
     elif lag > limit:

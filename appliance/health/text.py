@@ -6,11 +6,21 @@ is said once: an error already in the reason is not repeated on the source or ta
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
 import click
 
 from ..clock import parse_iso, utcnow, when
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: object) -> str:
+    """Return ``text`` with control characters escaped (\\x1b, \\r ...) and one line per
+    line break kept: names and messages from the source must not drive the terminal."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), str(text))
+
 
 COLORS = {"ok": "green", "lagging": "yellow", "drift": "yellow", "maintenance": "blue", "outage": "red"}
 
@@ -27,7 +37,23 @@ def _agent_line(agent: dict, now: datetime, tz: tzinfo | None) -> str:
 def render(doc: dict, color: bool = False, now: datetime | None = None, tz: tzinfo | None = None) -> str:
     """Return a few lines: the state and reason, the agent, the source, one line per table."""
     now = now or utcnow()
+    clean = _clean(doc)
+    assert isinstance(clean, dict)
+    return "\n".join(_lines(clean, color, now, tz))
 
+
+def _clean(value: object) -> object:
+    """Return the document with every text printable and on one line (before any colour)."""
+    if isinstance(value, str):
+        return printable(value).replace("\n", "\\n")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _lines(doc: dict, color: bool, now: datetime, tz: tzinfo | None) -> list[str]:
     def paint(text: str, state: str) -> str:
         return click.style(text, fg=COLORS.get(state), bold=True) if color else text
 
@@ -59,4 +85,4 @@ def render(doc: dict, color: bool = False, now: datetime | None = None, tz: tzin
         lines.append(
             f"  {paint(t['state'].ljust(11), t['state'])} {t['name']}: {t['rows']} rows, {synced}{extra}"
         )
-    return "\n".join(lines)
+    return lines
