@@ -65,19 +65,22 @@ def format_duration(seconds: float) -> str:
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def local_time(when: datetime, now: datetime, tz: tzinfo | None = None, seconds: bool = True) -> str:
+def local_time(
+    when: datetime, now: datetime, tz: tzinfo | None = None, seconds: bool = True, zone: bool = True
+) -> str:
     """Return ``when`` as people read it here: "14:02:05 CET" today, else "21 Nov 14:02 CET".
 
     The one rule for every place a person reads a time (the CLI, the page, the OLED): local
     time with its zone, the date only when it is not today. Stored times stay UTC (``iso``).
+    ``zone=False`` leaves the zone out, for a small screen that shows it once for all times.
     """
     local, today = when.astimezone(tz), now.astimezone(tz)
-    zone = local.tzname() or ""
+    zone_name = (local.tzname() or "") if zone else ""
     if local.date() == today.date():
         clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
-        return f"{clock} {zone}".rstrip()
+        return f"{clock} {zone_name}".rstrip()
     day = f"{local.day} {MONTHS[local.month - 1]}" + ("" if local.year == today.year else f" {local.year}")
-    return f"{day} {local:%H:%M} {zone}".rstrip()
+    return f"{day} {local:%H:%M} {zone_name}".rstrip()
 
 
 def age(when: datetime, now: datetime) -> str:

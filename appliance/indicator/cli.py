@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -26,12 +27,20 @@ from .loop import serve
     "--interval", default="1s", show_default=True, help='How often to read the status, e.g. "1s" or "500ms".'
 )
 @click.option("--persist", is_flag=True, help="Leave the last picture on the display when stopping.")
-def indicator(once: bool, preview: Path | None, interval: str, persist: bool) -> None:
+@click.option(
+    "--at",
+    "at_text",
+    metavar="TIME",
+    help="With --once: draw the frame as of this ISO time (its times and its burn-in shift), "
+    'e.g. "2025-11-23T14:30:00Z".',
+)
+def indicator(once: bool, preview: Path | None, interval: str, persist: bool, at_text: str | None) -> None:
     """Show the health state on the traffic light, the button and the OLED."""
     try:
         seconds = parse_duration(interval)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--interval") from None
+    at = _time(at_text, once) if at_text is not None else None
     if preview is not None and not preview.parent.is_dir():
         raise click.BadParameter(
             f"the folder {preview.parent} does not exist; create it or write the picture elsewhere",
@@ -52,6 +61,7 @@ def indicator(once: bool, preview: Path | None, interval: str, persist: bool) ->
             preview=preview,
             interval=seconds,
             persist=persist,
+            at=at,
             warn=lambda text: click.echo(f"warning: {text}", err=True),
         )
     except ApplianceError as e:
@@ -60,3 +70,16 @@ def indicator(once: bool, preview: Path | None, interval: str, persist: bool) ->
         click.echo(tick.summary)
         if preview:
             click.echo(f"picture written to {preview}")
+
+
+def _time(text: str, once: bool) -> datetime:
+    """Return ``--at``'s ISO time, aware (a time without a zone is this machine's local time)."""
+    if not once:
+        raise click.UsageError("--at draws one frame: use it with --once")
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f'"{text}" is not an ISO time; write it like "2025-11-23T14:30:00Z"', param_hint="--at"
+        ) from None
+    return value if value.tzinfo else value.astimezone()

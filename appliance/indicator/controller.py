@@ -17,7 +17,7 @@ from PIL import Image
 
 from .address import Address
 from .button import ACK, HOLD, PRESS, ButtonEvents
-from .display import Screen
+from .display import Screen, shift_for, shifted
 from .frame import SIZE, render_address_frame, render_frame
 from .leds import DESCRIPTIONS, Lights
 from .view import pattern_for, unreadable
@@ -32,7 +32,7 @@ class Tick:
     state: str
     pattern: str
     reason: str
-    frame: Image.Image
+    frame: Image.Image  # what the display shows: shifted against burn-in, black when off
     redrawn: bool
     acknowledged: object = None  # what ``acknowledge`` returned, when the button asked
 
@@ -48,7 +48,8 @@ class Indicator:
     The outside world comes in: ``read_status`` returns the status document (BRIEF
     section 3), ``acknowledge`` acknowledges the current alert, ``lights``, ``screen``
     and ``button`` are the hardware (or gpiozero's and luma's stand-ins), ``address``
-    says where the status page is.
+    says where the status page is. ``wall`` is the clock people read (it also sets the
+    burn-in shift, one step per ``shift_every`` seconds); ``clock`` the monotonic one.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class Indicator:
         lamp_test: float = 1.0,
         address_time: float = 30.0,
         preview: str | os.PathLike | None = None,
+        shift_every: float = 180.0,
         tz: tzinfo | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
@@ -74,6 +76,7 @@ class Indicator:
         self._address = address
         self._lamp_test, self._address_time = lamp_test, address_time
         self._preview = Path(preview) if preview else None
+        self._shift_every = shift_every
         self._tz, self._wall, self._clock = tz, wall, clock
         self._address_until = -1.0
         self._shown: tuple[str, str] | None = None
@@ -103,12 +106,19 @@ class Indicator:
                 self.screen.wake(now)  # a new state deserves a bright screen
             log.info("%s: lights %s; %s", state, DESCRIPTIONS[pattern], status.get("reason", ""))
             self._shown = (state, pattern)
-        address = self._address()
-        if now < self._address_until:
+        address, wall = self._address(), self._wall()
+        held = now < self._address_until
+        if held:
             frame = render_address_frame(address.ip, address.url)
         else:
-            frame = render_frame(status, address.short, self._wall(), self._tz)
-        redrawn = self.screen.show(frame, now) if self.screen is not None else False
+            frame = render_frame(status, address.short, wall, self._tz)
+        frame = shifted(frame, shift_for(wall, self._shift_every))
+        redrawn = False
+        if self.screen is not None:
+            # Only while all is well may the panel go dark; an alert always shows.
+            redrawn = self.screen.show(frame, now, resting=pattern == "ok" and not held)
+            if self.screen.blank:
+                frame = Image.new("1", SIZE, 0)
         self._write_preview(frame)
         return Tick(state, pattern, str(status.get("reason") or ""), frame, redrawn, acked)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -55,19 +56,31 @@ def serve(
     stop: Callable[[], bool] | None = None,
     lamp_test: float = 1.0,
     warn: Callable[[str], None] = log.warning,
+    at: datetime | None = None,
 ) -> Tick | None:
     """Open the hardware of ``[indicator]`` and run: one pass with ``once``, else until stopped.
 
     With ``once`` and ``preview`` the frame is written even when no hardware is found.
+    ``at`` is the wall-clock time to show (its times and its burn-in shift); default now.
     """
     address = partial(page_address, config.web)
+    settings = config.indicator
+    wall: Callable[[], datetime] = (lambda: at) if at is not None else (lambda: datetime.now(UTC))
     try:
         hardware = open_hardware(config.indicator, config.environ)
     except IndicatorError as e:
         if not (once and preview):
             raise
         warn(f"{e}\nThe lights and the display were not updated; the preview was written.")
-        with Indicator(read_status, acknowledge, None, address=address, preview=preview) as ind:
+        with Indicator(
+            read_status,
+            acknowledge,
+            None,
+            address=address,
+            preview=preview,
+            shift_every=settings.shift_every,
+            wall=wall,
+        ) as ind:
             return ind.tick()
     with hardware:
         if hardware.display_problem is not None:
@@ -75,7 +88,13 @@ def serve(
         screen = None
         if hardware.display is not None:
             # --once keeps its picture: it would be gone the moment the command exits.
-            screen = Screen(hardware.display, bright=hardware.bright, persist=persist or once)
+            screen = Screen(
+                hardware.display,
+                bright=hardware.bright,
+                dim_after=settings.dim_after,
+                blank_after=settings.blank_after,
+                persist=persist or once,
+            )
         indicator = Indicator(
             read_status,
             acknowledge,
@@ -85,6 +104,8 @@ def serve(
             address=address,
             preview=preview,
             lamp_test=lamp_test,
+            shift_every=settings.shift_every,
+            wall=wall,
         )
         with indicator:
             if once:

@@ -19,6 +19,25 @@ WORDS = {
 }
 
 
+def never_synced(status: dict[str, Any]) -> bool:
+    """Return whether no table has synced yet: a fresh install, nothing can be behind."""
+    entries = tables(status)
+    return (
+        status.get("state") in ("ok", "lagging")
+        and bool(entries)
+        and not any(t.get("last_sync") for t in entries)
+    )
+
+
+def word_for(status: dict[str, Any]) -> str:
+    """Return the big word of the display: the state, or how far a fresh install got."""
+    if never_synced(status):
+        # Not LAGGING: nothing has been copied yet, so nothing is late.
+        return "STARTING" if agent_running(status) else "NO SYNC YET"
+    state = str(status.get("state") or "unknown")
+    return WORDS.get(state, state.upper())
+
+
 def agent_running(status: dict[str, Any]) -> bool:
     """Return whether the status says the sync agent is running (assume so when unsaid)."""
     agent = status.get("agent") or {}

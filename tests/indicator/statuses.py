@@ -149,6 +149,41 @@ def long_names() -> dict[str, Any]:
     )
 
 
+# What the health module really says when PostgreSQL refuses: the category, the category
+# again (from the sync's own message), the driver's chain, its hint and our advice.
+DATABASE_REFUSED = (
+    "Database unreachable: database unreachable at 127.0.0.1:5432: connection to server at "
+    '"127.0.0.1", port 5432 failed: Connection refused\n\tIs the server running on that host '
+    "and accepting TCP/IP connections?. Check source.host/source.port and that the database is up."
+)
+
+
+def database_down() -> dict[str, Any]:
+    return status(
+        "outage",
+        DATABASE_REFUSED,
+        since="2025-11-22T23:40:00Z",
+        source={"tunnel": "up", "database": "down", "last_error": DATABASE_REFUSED},
+        tables=[table("public.orders", "outage", lag=53400.0, last_sync="2025-11-22T23:40:00Z")],
+    )
+
+
+def fresh_install() -> dict[str, Any]:
+    """A Pi just set up: the agent never ran, no table was ever copied."""
+    return status(
+        "lagging",
+        "public.orders has not finished its first sync yet.",
+        since="2025-11-23T14:25:00Z",
+        agent={"running": False, "last_heartbeat": None},
+        tables=[table("public.orders", "lagging", lag=None, last_sync=None)],
+    )
+
+
+def starting() -> dict[str, Any]:
+    """The agent runs its first pass: nothing copied yet, nothing late either."""
+    return {**fresh_install(), "agent": {"running": True, "last_heartbeat": "2025-11-23T14:29:55Z"}}
+
+
 # Every state's frame, named for its golden picture (tests/indicator/golden/NAME.png).
 STATES: dict[str, Callable[[], dict[str, Any]]] = {
     "ok": status,
@@ -160,6 +195,9 @@ STATES: dict[str, Callable[[], dict[str, Any]]] = {
     "outage_ack": lambda: outage(acknowledged=True),
     "agent_down": agent_down,
     "long_names": long_names,
+    "database_down": database_down,
+    "fresh_install": fresh_install,
+    "starting": starting,
 }
 
 

@@ -51,10 +51,11 @@ def make(source, lights, button, device, address_time=30.0):
         source.acknowledge,
         lights,
         button=button,
-        screen=Screen(device, shift_every=0),
+        screen=Screen(device),
         address=lambda: HERE,
         address_time=address_time,
         wall=lambda: s.NOW,
+        shift_every=0,  # the burn-in shift has its own tests
         tz=UTC,
     )
 
@@ -125,6 +126,32 @@ def test_button_press_wakes_a_dimmed_screen(factory, lights, button, device):
     indicator.tick()
     assert not indicator.screen.dimmed
     factory.pin(BUTTON).drive_high()
+
+
+def test_button_press_switches_a_blank_screen_back_on(factory, lights, button, device):
+    source = Source()
+    source.doc = s.status()  # all is well: the only state in which the panel goes off
+    clock = iter(range(0, 10_000, 3600)).__next__  # each pass an hour after the last
+    indicator = Indicator(
+        source.read,
+        lambda: False,  # nothing to acknowledge while all is well
+        lights,
+        button=button,
+        screen=Screen(device, blank_after=3600.0),
+        address=lambda: HERE,
+        wall=lambda: s.NOW,
+        shift_every=0,
+        tz=UTC,
+        clock=lambda: float(clock()),
+    )
+    indicator.tick()
+    assert indicator.tick().frame.getbbox() is None  # an hour later: off, the picture black
+    assert indicator.screen.blank
+    press(factory)
+    tick = indicator.tick()
+    assert not indicator.screen.blank
+    assert tick.frame.tobytes() == render_frame(s.status(), HERE.short, s.NOW, UTC).tobytes()
+    assert device.image.tobytes() == tick.frame.tobytes()
 
 
 def test_button_wakes_the_waiting_loop_at_once(factory, lights, button, device):

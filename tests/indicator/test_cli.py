@@ -44,7 +44,7 @@ def invoke(config_path, *args):
 def test_indicator_help_lists_the_options():
     result = CliRunner().invoke(indicator, ["--help"])
     assert result.exit_code == 0
-    for option in ("--once", "--preview", "--interval", "--persist"):
+    for option in ("--once", "--preview", "--interval", "--persist", "--at"):
         assert option in result.output
 
 
@@ -78,3 +78,51 @@ def test_indicator_without_hardware_says_what_to_check(tmp_path):
     assert "No GPIO pins were found" in result.output
     assert "GPIOZERO_PIN_FACTORY=mock" in result.output
     assert "Traceback" not in result.output
+
+
+def test_indicator_at_draws_the_frame_of_that_time_with_its_shift(tmp_path):
+    # Two times in the same 3-minute step draw the same picture; the next step moves it.
+    config = write_config(tmp_path)
+    pictures = []
+    for at in ("2025-11-23T14:30:05Z", "2025-11-23T14:30:50Z", "2025-11-23T14:33:05Z"):
+        path = tmp_path / f"{at[-9:-1].replace(':', '')}.png"
+        result = invoke(config, "--once", "--preview", str(path), "--at", at)
+        assert result.exit_code == 0, result.output
+        pictures.append(Image.open(path).convert("1"))
+    assert pictures[0].tobytes() == pictures[1].tobytes()
+    assert pictures[0].tobytes() != pictures[2].tobytes()
+    # The same picture moved by one pixel: the shift, not new content.
+    assert pictures[0].histogram() == pictures[2].histogram()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--at", "2025-11-23T14:30:00Z"], "--at draws one frame"),
+        (["--once", "--at", "half past two"], "is not an ISO time"),
+    ],
+)
+def test_indicator_at_usage_errors(tmp_path, args, message):
+    result = invoke(write_config(tmp_path), *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_indicator_shift_every_zero_keeps_the_picture_in_place(tmp_path):
+    config = write_config(tmp_path, 'mock = true\nshift_every = "0s"')
+    pictures = []
+    for at in ("2025-11-23T14:30:05Z", "2025-11-23T14:33:05Z", "2025-11-23T14:36:05Z"):
+        path = tmp_path / f"{at[14:16]}.png"
+        assert invoke(config, "--once", "--preview", str(path), "--at", at).exit_code == 0
+        pictures.append(Image.open(path).convert("1").tobytes())
+    assert pictures[0] == pictures[1] == pictures[2]
+
+
+def test_indicator_burn_in_settings_are_read_from_the_config():
+    from .statuses import config
+
+    settings = config(dim_after="5m", blank_after="0s", shift_every="1m").indicator
+    assert (settings.dim_after, settings.blank_after, settings.shift_every) == (300.0, 0.0, 60.0)
+    defaults = config().indicator
+    assert (defaults.dim_after, defaults.blank_after, defaults.shift_every) == (600.0, 3600.0, 180.0)

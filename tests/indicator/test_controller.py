@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, timedelta
 
 import pytest
 from PIL import Image
@@ -10,7 +10,7 @@ from PIL import Image
 from appliance.errors import StateError
 from appliance.indicator.address import Address
 from appliance.indicator.controller import Indicator
-from appliance.indicator.display import Screen
+from appliance.indicator.display import Screen, shift_for, shifted
 from appliance.indicator.frame import SIZE, render_frame
 
 from . import statuses as s
@@ -39,7 +39,7 @@ class Source:
 
 
 def make(source, lights, device=None, **kw):
-    screen = Screen(device, shift_every=0) if device is not None else None
+    screen = Screen(device) if device is not None else None
     return Indicator(
         source.read,
         source.acknowledge,
@@ -48,6 +48,7 @@ def make(source, lights, device=None, **kw):
         address=lambda: HERE,
         lamp_test=0.01,
         wall=lambda: s.NOW,
+        shift_every=0,  # the burn-in shift has its own tests
         tz=UTC,
         **kw,
     )
@@ -177,6 +178,7 @@ def test_indicator_close_with_persist_keeps_the_picture(lights, device):
         screen=Screen(device, persist=True),
         address=lambda: HERE,
         wall=lambda: s.NOW,
+        shift_every=0,  # the burn-in shift has its own tests
         tz=UTC,
     )
     with indicator:
@@ -187,3 +189,52 @@ def test_indicator_close_with_persist_keeps_the_picture(lights, device):
 def test_indicator_summary_names_state_lights_and_reason(lights):
     tick = make(Source(s.outage(acknowledged=True)), lights).tick()
     assert tick.summary == ("outage: red steady; Tunnel down: bastion.example.com:22 refused the connection.")
+
+
+def test_indicator_preview_shows_the_burn_in_shift_of_its_wall_time(lights, tmp_path):
+    # One step of the shift every 3 minutes by the wall clock: a frame drawn "at" a time
+    # (appliance indicator --once --preview FILE --at TIME) shows that time's shift.
+    wall = next(
+        s.NOW + timedelta(minutes=3 * k) for k in range(9) if shift_for(s.NOW + timedelta(minutes=3 * k), 180)
+    )
+    path = tmp_path / "oled.png"
+    doc = s.status()
+    indicator = Indicator(
+        Source(doc).read, lambda: None, lights, address=lambda: HERE, preview=path, wall=lambda: wall, tz=UTC
+    )
+    tick = indicator.tick()
+    plain = render_frame(doc, HERE.short, wall, UTC)
+    expected = shifted(plain, shift_for(wall, 180))
+    assert expected.tobytes() != plain.tobytes()
+    assert tick.frame.tobytes() == expected.tobytes()
+    assert Image.open(path).convert("1").tobytes() == expected.tobytes()
+
+
+def test_indicator_blanks_the_screen_while_all_is_well_and_a_new_state_wakes_it(lights, device):
+    source = Source(s.status())
+    clock = Clock()
+    indicator = make(source, lights, device, clock=clock)
+    indicator.screen.blank_after = 3600.0
+    indicator.tick()
+    clock.now += 3599.0
+    assert indicator.tick().frame.getbbox() is not None
+    clock.now += 1.0
+    tick = indicator.tick()
+    assert indicator.screen.blank
+    assert tick.frame.getbbox() is None  # what the panel shows: nothing
+    source.doc = s.outage()
+    tick = indicator.tick()
+    assert not indicator.screen.blank
+    assert device.image.tobytes() == render_frame(s.outage(), HERE.short, s.NOW, UTC).tobytes()
+    assert tick.frame.tobytes() == device.image.tobytes()
+
+
+def test_indicator_never_blanks_during_an_alert(lights, device):
+    clock = Clock()
+    indicator = make(Source(s.outage()), lights, device, clock=clock)
+    indicator.screen.blank_after = 3600.0
+    indicator.tick()
+    clock.now += 10 * 86400.0
+    indicator.tick()
+    assert not indicator.screen.blank
+    assert indicator.screen.dimmed  # dimmed after its quiet period, still readable

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import os
-from datetime import UTC
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,17 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from appliance.indicator import font
-from appliance.indicator.frame import BOX, MARGIN, SIZE, frame_png, render_address_frame, render_frame
+from appliance.indicator.frame import (
+    BOX,
+    CAP,
+    LINE,
+    MARGIN,
+    SIZE,
+    TOP,
+    frame_png,
+    render_address_frame,
+    render_frame,
+)
 from appliance.indicator.view import unreadable
 
 from . import statuses as s
@@ -35,6 +45,10 @@ FRAMES = {
     },
     "no_status": lambda: render_frame(
         unreadable(OSError("no state store in /var/lib/appliance")), s.ADDRESS, s.NOW, UTC
+    ),
+    # Local time with its zone; an address too wide for the body font in the narrow one.
+    "ok_cet_long_ip": lambda: render_frame(
+        s.status(), "192.168.100.123:8080", s.NOW, timezone(timedelta(hours=1), "CET")
     ),
     "address": lambda: render_address_frame("192.168.1.23", "http://192.168.1.23:8080/"),
     "address_long_ip": lambda: render_address_frame("192.168.100.123", "http://192.168.100.123:8080/"),
@@ -97,24 +111,89 @@ def test_render_frame_differs_per_state():
     assert len(pictures) == len(s.STATES)
 
 
+def _band(image: Image.Image, line: int) -> bytes:
+    top = MARGIN + TOP + line * LINE
+    return image.crop((0, top, SIZE[0], top + LINE)).tobytes()
+
+
+def _line(text: str, line: int) -> bytes:
+    """Return the pixels of ``text`` drawn as body line number ``line``."""
+    image = Image.new("1", SIZE)
+    font.draw(image, (MARGIN, MARGIN + TOP + line * LINE), text)
+    return _band(image, line)
+
+
+def assert_lines(image: Image.Image, *texts: str, first: int = 0) -> None:
+    """Assert the body lines from ``first`` on show ``texts``, pixel for pixel."""
+    for i, text in enumerate(texts, start=first):
+        assert _band(image, i) == _line(text, i), f"line {i} is not {text!r}"
+
+
 def test_render_frame_shortens_a_long_table_name_between_glyphs():
     name = "warehouse_reporting.customer_lifetime_value_snapshots_daily"
-    image = render_frame(s.long_names(), s.ADDRESS, s.NOW, UTC)
+    doc = s.long_names()
+    doc["reason"] = "Slow source."
+    image = render_frame(doc, s.ADDRESS, s.NOW, UTC)
     detail = ": lag 2d 2h"
     expected = font.shorten(name.split(".")[1], BOX[0] - font.width(detail) - 1) + detail
-    assert expected.startswith("customer_li") and ".." in expected
-    line = Image.new("1", SIZE)
-    font.draw(line, (MARGIN, MARGIN + 35), expected)
-    band = (0, MARGIN + 35, SIZE[0], MARGIN + 35 + font.HEIGHT)
-    assert image.crop(band).tobytes() == line.crop(band).tobytes()
+    assert expected.startswith("custo") and ".." in expected
+    assert_lines(image, "since 14:02 UTC", "Slow source.", expected)
 
 
-def test_render_frame_shows_local_time_in_the_given_zone():
-    from datetime import timedelta, timezone
+def test_render_frame_shows_the_cause_not_the_category_twice():
+    # Was "Database unreachable: database unreachable at 127.0.0.1:5432: conn..": the
+    # category twice and the cause cut off. Now the category once, then the cause.
+    image = render_frame(s.database_down(), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "Database", "unreachable:", "Connection refused", first=2)
 
-    utc = render_frame(s.status(), s.ADDRESS, s.NOW, UTC)
-    east = render_frame(s.status(), s.ADDRESS, s.NOW, timezone(timedelta(hours=2)))
-    assert utc.tobytes() != east.tobytes()
+
+def test_render_frame_shortens_a_chain_from_the_front():
+    reason = (
+        "public.orders: the source failed a query: could not read block 7 in file "
+        '"base/16384/2619" of relation pg_class, retried 3 times: Input/output error. Check the disk.'
+    )
+    image = render_frame(s.status("outage", reason), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "public.orders:", "Input/output error", first=1)
+
+
+def test_render_frame_wraps_prose_from_its_start():
+    image = render_frame(s.frozen(), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "orders frozen:", "column total", "changed from", first=1)
+
+
+@pytest.mark.parametrize("make", [s.outage, s.lagging, s.agent_down, s.drift, s.status])
+def test_render_frame_keeps_since_with_the_zone(make):
+    image = render_frame(make(), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "since 14:02 UTC")
+
+
+def test_render_frame_says_the_date_when_not_today():
+    image = render_frame(s.maintenance(), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "since 22 Nov", "22:00 UTC")
+
+
+def test_render_frame_shows_local_time_and_the_zone_once():
+    cet = timezone(timedelta(hours=1), "CET")
+    image = render_frame(s.agent_down(), s.ADDRESS, s.NOW, cet)
+    assert_lines(image, "since 15:02 CET", "Sync stopped 15:09")
+
+
+def test_render_frame_fresh_install_is_not_lagging():
+    fresh, lagging = (render_frame(doc, s.ADDRESS, s.NOW, UTC) for doc in (s.fresh_install(), s.lagging()))
+    top = (0, 0, SIZE[0], TOP)
+    assert fresh.crop(top).tobytes() != lagging.crop(top).tobytes()
+    assert_lines(fresh, "since 14:25 UTC", "Sync not running")
+
+
+def test_render_frame_caps_upstream_text_before_layout():
+    reason = "Database unreachable: " + "could not connect: " * 2000  # 38 KB from upstream
+    huge = s.status("outage", reason, tables=[s.table("t" * 30_000)])
+    capped = s.status("outage", reason[:CAP], tables=[s.table("t" * CAP)])
+    font.glyph.cache_clear()
+    image = render_frame(huge, "1" * 30_000, s.NOW, UTC)
+    info = font.glyph.cache_info()
+    assert info.hits + info.misses < 20 * CAP  # measured work, not a stopwatch
+    assert image.tobytes() == render_frame(capped, "1" * CAP, s.NOW, UTC).tobytes()
 
 
 def test_render_frame_defaults_to_now():

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from appliance.indicator.view import parse_time, pattern_for, unreadable, worst_table
+from appliance.indicator.view import parse_time, pattern_for, unreadable, word_for, worst_table
 
 from . import statuses as s
 
@@ -93,3 +93,28 @@ def test_worst_table_none_without_tables():
 )
 def test_parse_time_reads_iso_and_refuses_the_rest(text, expected):
     assert parse_time(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("make", "word"),
+    [
+        (s.fresh_install, "NO SYNC YET"),  # the agent never ran: not LAGGING
+        (s.starting, "STARTING"),  # its first pass is under way
+        (s.lagging, "LAGGING"),
+        (s.outage, "OUTAGE"),
+        (s.maintenance, "MAINTENANCE"),
+        (lambda: unreadable(OSError("gone")), "NO STATUS"),
+    ],
+)
+def test_word_for_names_the_state_or_a_fresh_install(make, word):
+    assert word_for(make()) == word
+
+
+def test_word_for_a_source_down_at_first_start_is_still_an_outage():
+    doc = {**s.fresh_install(), "state": "outage"}
+    assert word_for(doc) == "OUTAGE"
+
+
+def test_word_for_fresh_install_keeps_the_lights_of_a_stopped_agent():
+    assert pattern_for(s.fresh_install()) == "agent_down"  # red and amber alternating
+    assert pattern_for(s.starting()) == "lagging"
