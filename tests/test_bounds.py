@@ -56,7 +56,13 @@ def test_bounds_durations_inside_their_range_load():
 
 
 @pytest.mark.parametrize(
-    "url", ["hooks.example.com/T0K3N-SECRET", "ftp://hooks.example.com/T0K3N-SECRET", "https:///T0K3N-SECRET"]
+    "url",
+    [
+        "hooks.example.com/T0K3N-SECRET",
+        "ftp://hooks.example.com/T0K3N-SECRET",
+        "https:///T0K3N-SECRET",
+        "https://hooks.example.com:8x/T0K3N-SECRET",
+    ],
 )
 def test_bounds_webhook_url_needs_a_scheme_and_host_and_is_never_echoed(url):
     text = _problems(notify={"webhook_url": url})

@@ -7,83 +7,23 @@ import email.policy
 import json
 import socket
 import sqlite3
-import threading
 import time
-from collections.abc import Iterable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from support.pg import free_port
+from support.receiver import TOKEN, Receiver, hook_url
 from support.running import RunningAgent
 from support.tomlconf import RO_PASSWORD, password_file, sections, write_config
 from support.wait import wait_until
 
 from appliance.clock import iso, utcnow
 from appliance.config import Config, parse
+from appliance.errors import ConfigError
 from appliance.health import notify
 from appliance.health import status as health
 from appliance.health.notify import message
 from appliance.health.store import StateStore
 from appliance.schema.drift import Drift
-
-TOKEN = "SECRETTOKEN"
-
-
-class Receiver(ThreadingHTTPServer):
-    """A webhook receiver on 127.0.0.1 that answers each POST with the next scripted answer.
-
-    ``answers`` holds HTTP status codes or "garbage" (a reply that is not HTTP); once they
-    are used up every POST gets 200. ``hits`` records every answer given, ``bodies`` the
-    messages accepted with 200.
-    """
-
-    daemon_threads = True
-
-    def __init__(self, hang: bool = False, answers: Iterable[int | str] = (), port: int = 0):
-        self.bodies: list[dict] = []
-        self.hits: list[int | str] = []
-        self.answers = list(answers)
-        self.hang = hang
-        self.release = threading.Event()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if receiver.hang:
-                    receiver.release.wait(30)
-                answer = receiver.answers.pop(0) if receiver.answers else 200
-                receiver.hits.append(answer)
-                if answer == "garbage":
-                    self.wfile.write(b"SPAM SPAM SPAM\r\n\r\n")
-                    self.close_connection = True
-                    return
-                if answer == 200:
-                    receiver.bodies.append(json.loads(body))
-                self.send_response(int(answer))
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(("127.0.0.1", port), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return hook_url(self.server_address[1])
-
-    def close(self):
-        self.release.set()
-        self.shutdown()
-        self.server_close()
-
-
-def hook_url(port: int) -> str:
-    """Return a webhook URL with a token in its path, as Slack's are."""
-    return f"http://127.0.0.1:{port}/hooks/T000/{TOKEN}"
 
 
 def direct_config(pg, tmp_path, notify: dict):
@@ -486,15 +426,13 @@ def test_notify_secrets_stay_out_of_messages_logs_and_the_outbox(tmp_path, recei
     for _ in range(4):
         _, [item] = try_due(sender, cfg)
         clock.now = item["next_try"]
-    # and a URL the library rejects outright, whose error text quotes the URL
-    bad = notify_config(tmp_path / "bad", webhook_url=f"127.0.0.1/hooks/T000/{TOKEN}")
-    queue_one(bad)
-    _, [bad_item] = try_due(notify.Sender(bad, clock=clock), bad)
-    assert receiver.hits == [500, "garbage", 401, 200] and bad_item["last_error"] == "ValueError"
+    # a URL urllib would reject with its text (the token) in the error is refused at load,
+    # without quoting it
+    with pytest.raises(ConfigError) as refused:
+        notify_config(tmp_path / "bad", webhook_url=f"http://127.0.0.1:8x/hooks/T000/{TOKEN}")
+    assert receiver.hits == [500, "garbage", 401, 200]
     with StateStore(cfg.state_dir) as store:
-        kept = json.dumps([store.outbox(), store.events(100)])
-    with StateStore(bad.state_dir) as store:
-        kept += json.dumps([store.outbox(), store.events(100)])
+        kept = json.dumps([store.outbox(), store.events(100)]) + str(refused.value)
     seen = {"body": json.dumps(receiver.bodies), "log": caplog.text, "state store": kept}
     for where, text in seen.items():
         assert TOKEN not in text and password not in text, where
@@ -571,3 +509,17 @@ def test_notify_one_undeliverable_message_does_not_hold_up_the_next(tmp_path, sm
     assert delivered == 2 and len(receiver.bodies) == 1 and len(smtp_server.received) == 1
     broken = [row for row in outbox if row["sent"] is None]
     assert len(broken) == 1 and broken[0]["attempts"] == 1 and broken[0]["last_error"] == "KeyError"
+
+
+def test_notify_a_message_claimed_by_the_other_process_is_not_sent_twice(tmp_path, receivers):
+    receiver = receivers()
+    cfg = notify_config(tmp_path, webhook_url=receiver.url)
+    [item] = queue_one(cfg)
+    clock = Clock()
+    with StateStore(cfg.state_dir) as store:  # the agent's sender is on it ...
+        assert store.claim(item["id"], clock(), clock() + 30)
+        assert not store.claim(item["id"], clock(), clock() + 30)
+    assert try_due(notify.Sender(cfg, clock=clock), cfg)[0] == 0  # ... so the page's leaves it
+    assert receiver.bodies == []
+    clock.now += 31  # the claim ran out (its sender died mid-attempt): the message is due again
+    assert try_due(notify.Sender(cfg, clock=clock), cfg)[0] == 1 and len(receiver.bodies) == 1

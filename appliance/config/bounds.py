@@ -63,7 +63,12 @@ def notify_problems(notify: dict) -> list[Problem]:
     url = notify.get("webhook_url") or ""
     if url:
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or _CONTROL.search(url):
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+            port_ok = True
+        except ValueError:
+            port_ok = False
+        if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok or _CONTROL.search(url):
             # The URL often holds a token: name what is wrong, never the URL itself.
             problems.append(
                 Problem(

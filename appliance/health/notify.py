@@ -95,6 +95,27 @@ def message(status: dict, previous: str | None) -> dict:
     }
 
 
+def agent_message(down: bool, status: dict) -> dict:
+    """Return the notification that the sync agent stopped (or runs again)."""
+    beat = status["agent"].get("last_heartbeat") or "never"
+    if down:
+        state, previous = "agent down", "agent running"
+        reason = (
+            f"the sync agent is not running (last heartbeat {beat}): the local data stops updating. "
+            f"On the Pi: systemctl status appliance-sync; journalctl -u appliance-sync"
+        )
+    else:
+        state, previous = "agent running", "agent down"
+        reason = f"the sync agent runs again; the appliance is {status['state']}: {status['reason']}"
+    return {
+        **message(status, None),
+        "state": state,
+        "previous": previous,
+        "reason": one_line(reason),
+        "text": slack_escape(headline(socket.gethostname(), state, previous, reason)),
+    }
+
+
 def enqueue(config: Config, store: StateStore, status: dict, previous: str | None) -> None:
     """Queue the message for every configured channel."""
     payload = message(status, previous)
@@ -190,6 +211,8 @@ class Sender:
         """Try every due message once; return how many were delivered."""
         delivered = 0
         for item_id, channel, payload, attempts in store.due(self.clock()):
+            if not store.claim(item_id, self.clock(), self.clock() + 3 * TIMEOUT):
+                continue  # the other process's sender has it
             try:
                 if channel == "webhook":
                     send_webhook(self.config.notify.webhook_url, payload)

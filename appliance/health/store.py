@@ -177,6 +177,18 @@ class StateStore:
         ).fetchall()
         return [(i, c, json.loads(p), a) for i, c, p, a in rows]
 
+    def claim(self, item_id: int, now: float, until: float) -> bool:
+        """Take a due message for one attempt until ``until``; False when another sender has.
+
+        The agent and the page server both deliver (the page's keeps going while the agent
+        is down); the claim, one UPDATE, makes each attempt theirs alone.
+        """
+        cur = self.db.execute(
+            "UPDATE outbox SET next_try = ? WHERE id = ? AND sent IS NULL AND next_try <= ?",
+            (until, item_id, now),
+        )
+        return cur.rowcount == 1
+
     def sent(self, item_id: int) -> None:
         self.db.execute(
             "UPDATE outbox SET sent = ?, attempts = attempts + 1 WHERE id = ?", (iso(utcnow()), item_id)

@@ -21,6 +21,7 @@ from waitress.server import create_server
 from waitress.task import ThreadedTaskDispatcher
 
 from ..config import Config
+from ..health.watch import AgentWatcher
 from ..service import StopFlag, Systemd
 from .app import FastPath, create_app
 from .reading import lan_ip
@@ -31,6 +32,9 @@ log = logging.getLogger(__name__)
 # render, another page, an action. 2, 4, 8 and 16 measured alike on the 2-core bench once
 # the hot pages stopped reaching them; 8 lets a slow render not hold up the other pages.
 THREADS = 8
+WATCH_EVERY = 15.0  # seconds between looks at the agent: its notification within a minute
+MAX_BODY = 64 * 1024  # the largest form of the page is a few hundred bytes
+CHANNEL_TIMEOUT = 15  # seconds of silence before waitress closes a connection (its default: 120)
 _ANY = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
 
 
@@ -95,7 +99,12 @@ class PageServer:
     """The status page on waitress, run in a background thread; ``close()`` stops it."""
 
     def __init__(
-        self, config: Config, host: str | None = None, port: int | None = None, threads: int = THREADS
+        self,
+        config: Config,
+        host: str | None = None,
+        port: int | None = None,
+        threads: int = THREADS,
+        watch_every: float | None = WATCH_EVERY,
     ) -> None:
         host = config.web.host if host is None else host
         port = config.web.port if port is None else port
@@ -113,6 +122,11 @@ class PageServer:
                 port=port,
                 threads=threads,
                 ident="appliance",
+                # A neighbour on the LAN must not fill the SD card or hold the page: bodies
+                # over 64 KiB are refused from their Content-Length (413, nothing spooled),
+                # and a connection that sends nothing for CHANNEL_TIMEOUT seconds is closed.
+                max_request_body_size=MAX_BODY,
+                channel_timeout=CHANNEL_TIMEOUT,
                 _dispatcher=dispatcher,
             )
         except OSError:
@@ -124,6 +138,8 @@ class PageServer:
         site = self.app.extensions["appliance"]
         site.config = replace(config, web=replace(config.web, host=host, port=self.port))
         self._thread: threading.Thread | None = None
+        # The page outlives the agent: it says when the agent stops (health/watch.py).
+        self.watcher = AgentWatcher(config, watch_every) if watch_every else None
 
     @property
     def url(self) -> str:
@@ -141,6 +157,8 @@ class PageServer:
         """Start serving in a daemon thread; return self."""
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
         self._thread.start()
+        if self.watcher is not None:
+            self.watcher.start()
         return self
 
     def alive(self, timeout: float = 5.0) -> bool:
@@ -157,6 +175,8 @@ class PageServer:
 
     def close(self) -> None:
         """Stop serving: close the sockets, stop the workers, wait for the thread."""
+        if self.watcher is not None:
+            self.watcher.close()
         # Workers first: a request still running must find the loop's wake-up pipe open.
         self._server.task_dispatcher.shutdown()
         if self._thread is not None and self._thread.is_alive():

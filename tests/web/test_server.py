@@ -131,6 +131,22 @@ def test_server_answers_ready_pages_on_its_io_thread(watched):
     assert threads["/?page=1"][0].startswith("waitress-")
 
 
+def test_server_refuses_a_foreign_host_on_the_io_thread_too(watched):
+    conn = http.client.HTTPConnection("127.0.0.1", watched.port, timeout=5)
+    try:
+        conn.request("GET", "/")  # render once: the next "/" would be answered on the I/O thread
+        assert conn.getresponse().read()
+        for host in ("rebind.attacker.example", "rebind.attacker.example:8080"):
+            conn.request("GET", "/", headers={"Host": host})
+            response = conn.getresponse()
+            assert response.status == 400 and b"allowed_hosts" in response.read()
+        conn.request("GET", "/", headers={"Host": f"127.0.0.1:{watched.port}"})
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+    assert [path for path, _ in watched.calls].count("/") == 4  # the refusals went through the check
+
+
 def test_server_answers_the_previous_page_during_a_rerender(watched, monkeypatch):
     before = _get(watched.local_url)
     entered, release = threading.Event(), threading.Event()
@@ -287,3 +303,15 @@ def test_server_cli_module_loads_without_flask():
     # The lead's ``appliance`` group imports this command for every invocation.
     code = "import sys, appliance.web.cli; assert 'flask' not in sys.modules, 'flask loaded'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_server_refuses_a_huge_body_from_its_length_without_reading_it(watched):
+    with socket.create_connection(("127.0.0.1", watched.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /actions/ack HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 10485760\r\n\r\n" + b"x" * 1024
+        )
+        head = sock.recv(4096).decode(errors="replace")
+    assert head.startswith("HTTP/1.1 413"), head[:200]
+    assert not [path for path, _ in watched.calls if path.startswith("/actions")]  # never reached the app
