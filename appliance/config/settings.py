@@ -58,8 +58,15 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("password_env", "str", "", "environment variable holding the SSH password"),
         _s("password_file", "str", "", "file (mode 0600) holding the SSH password"),
         _s("known_hosts", "str", REQUIRED, "known_hosts file that pins the bastion's host key"),
-        _s("keepalive", "duration", "10s", "SSH keepalive interval"),
+        _s(
+            "keepalive",
+            "duration",
+            "10s",
+            "SSH keepalive: after half of it without a byte from the bastion it is asked to "
+            "answer; after all of it the link counts as stalled and is reopened",
+        ),
         _s("connect_timeout", "duration", "10s", "how long to wait for the bastion"),
+        _s("compression", "bool", True, "ask the bastion for zlib compression (plain if it declines)"),
     ],
     "source": [
         _s("host", "str", REQUIRED, "database host as the bastion sees it"),
@@ -104,6 +111,18 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("api_token_file", "str", "", "file holding the token for the data API and actions"),
         _s("api_token_env", "str", "", "environment variable holding that token"),
         _s("data_api_open", "bool", False, "serve the data API without a token"),
+        _s(
+            "actions_open",
+            "bool",
+            False,
+            "let anyone on the LAN acknowledge without a token (accepting a breaking change never)",
+        ),
+        _s(
+            "allowed_hosts",
+            "strlist",
+            [],
+            "host names the page answers to (default: this host, NAME.local, its addresses, localhost)",
+        ),
     ],
     "indicator": [
         _s("red", "pin", 17, "GPIO (BCM) of the red LED"),
@@ -114,6 +133,9 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("i2c_port", "int", 1, "I2C bus of the OLED"),
         _s("i2c_address", "int", 0x3C, "I2C address of the OLED"),
         _s("mock", "bool", False, "use gpiozero's MockFactory and luma's dummy display"),
+        _s("dim_after", "duration", "10m", 'dim the OLED when no press or new state for this ("0s": never)'),
+        _s("blank_after", "duration", "1h", 'OLED off after this long while all is well ("0s": never)'),
+        _s("shift_every", "duration", "3m", 'move the OLED picture a pixel this often ("0s": never)'),
     ],
 }
 
@@ -162,6 +184,7 @@ class SSHSettings:
     known_hosts: str
     keepalive: float
     connect_timeout: float
+    compression: bool = True
 
 
 @dataclass(frozen=True)
@@ -205,6 +228,8 @@ class WebSettings:
     api_token_file: str
     api_token_env: str
     data_api_open: bool
+    actions_open: bool = False
+    allowed_hosts: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -217,6 +242,9 @@ class IndicatorSettings:
     i2c_port: int
     i2c_address: int
     mock: bool
+    dim_after: float = 600.0
+    blank_after: float = 3600.0
+    shift_every: float = 180.0
 
 
 @dataclass(frozen=True)
