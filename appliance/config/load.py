@@ -31,6 +31,7 @@ from .settings import (
     TableSettings,
     WebSettings,
 )
+from .windows import maintenance_blocks
 
 DEFAULT_CONFIG_PATH = "/etc/appliance/appliance.toml"
 CONFIG_ENV = "APPLIANCE_CONFIG"
@@ -248,7 +249,7 @@ def _secret_choice(prefix: str, values: dict, problems: list[Problem], needed: b
 def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> Config:
     """Return the Config for already-parsed TOML ``data``; raise ConfigError listing every problem."""
     problems: list[Problem] = []
-    known = set(SECTIONS) | {"tables"}
+    known = set(SECTIONS) | {"tables", "maintenance"}
     for extra in sorted(set(data) - known):
         problems.append(Problem(extra, "unknown section", f"known sections: {', '.join(sorted(known))}"))
     for name in SECTIONS:
@@ -274,6 +275,7 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         )
     _secret_choice("source", sec["source"], problems, needed=False)
     tables = _tables(data.get("tables"), problems)
+    maintenance = maintenance_blocks(data.get("maintenance"), {t.name for t in tables}, problems)
 
     sync = sec["sync"]
     if sync["warn_lag"] >= sync["max_lag"]:
@@ -318,6 +320,7 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         notify=NotifySettings(**sec["notify"]),
         web=WebSettings(**sec["web"]),
         indicator=IndicatorSettings(**sec["indicator"]),
+        maintenance=maintenance,
         environ=dict(os.environ if environ is None else environ),
     )
 

@@ -286,6 +286,7 @@ class Config:
     notify: NotifySettings
     web: WebSettings
     indicator: IndicatorSettings
+    maintenance: list[dict] = field(default_factory=list)  # checked [[maintenance]] blocks
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..clock import format_duration, iso, parse_iso, utcnow
+from ..clock import format_duration, iso, local_time, parse_iso, utcnow
 from ..config import Config
+from . import maintenance
 from .store import StateStore
 
 CLOCK_SLACK = 60.0  # seconds a time may lie ahead of ours (clocks of two machines) before it is wrong
@@ -131,6 +132,16 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
         entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store)
         entries.append(entry)
         reasons.setdefault(entry["state"], reason)
+    window = maintenance.active(config, store, now)
+    planned = (
+        f"Planned maintenance until {local_time(window.end, now, seconds=False)}: {window.reason}"
+        if window
+        else ""
+    )
+    for e in entries:  # a table that is down inside its window is expected to be
+        if window and e["state"] == "outage" and window.covers(e["name"]):
+            e["state"] = "maintenance"
+            reasons.setdefault("maintenance", f"{planned} ({e['name']}: {e['error'] or 'not syncing'}).")
     source_drift = store.get("source_drift", [])
     if source_drift:
         reasons.setdefault("drift", f"{source_drift[0]['detail']}.")
@@ -138,8 +149,11 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     reason = reasons.get(state, "")
     tunnel = source.get("tunnel", "direct" if config.ssh is None else "down")
     if source.get("down"):
-        state = "outage"
-        reason = f"{SOURCE_DOWN.get(source.get('kind'), 'Source down')}: {source.get('last_error', '')}"
+        cause = f"{SOURCE_DOWN.get(source.get('kind'), 'Source down')}: {source.get('last_error', '')}"
+        if window and not window.tables:  # the whole source is down, as planned
+            state, reason = "maintenance", f"{planned} ({cause})"
+        else:
+            state, reason = "outage", cause
     if state == "ok":
         reason = f"All {len(entries)} tables are up to date."
     stored = store.get("health", {})
@@ -161,6 +175,16 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
             "drift": source_drift,
         },
         "tables": entries,
+        "maintenance": _windows(config, store, now, window),
+    }
+
+
+def _windows(config: Config, store: StateStore, now: datetime, window: maintenance.Window | None) -> dict:
+    """Return the current and the next maintenance window for the status document."""
+    following = maintenance.upcoming(config, store, now)
+    return {
+        "active": window.as_dict() if window else None,
+        "next": following.as_dict() if following else None,
     }
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 
 import click
 
-from ..clock import parse_iso, utcnow, when
+from ..clock import local_time, parse_iso, utcnow, when
 
 _CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -66,6 +66,11 @@ def _lines(doc: dict, color: bool, now: datetime, tz: tzinfo | None) -> list[str
         f"  {doc['reason']}",
         _agent_line(doc["agent"], now, tz),
     ]
+    windows = doc.get("maintenance") or {}
+    if windows.get("next"):
+        nxt = windows["next"]
+        start, end = (local_time(parse_iso(nxt[k]) or now, now, tz, seconds=False) for k in ("start", "end"))
+        lines.append(f"  next maintenance: {start} until {end}: {nxt['reason']}")
     said = [doc["reason"]]
     src = doc["source"]
     error = src.get("last_error") or ""
