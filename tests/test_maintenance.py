@@ -184,3 +184,15 @@ def test_maintenance_status_text_shows_the_next_window(tmp_path):
     assert "  next maintenance: 7 Dec 22:00 UTC until 8 Dec 00:00 UTC: upgrade" in render(
         doc, now=now, tz=UTC
     )
+
+
+def test_maintenance_notifications_say_started_and_ended_not_outage():
+    from appliance.health.notify import headline
+
+    assert headline("pi", "maintenance", "ok", "Planned maintenance until 23:00 UTC: upgrade") == (
+        "pi: maintenance started - Planned maintenance until 23:00 UTC: upgrade"
+    )
+    assert headline("pi", "ok", "maintenance", "All 2 tables are up to date.") == (
+        "pi: maintenance ended, now OK. All 2 tables are up to date."
+    )
+    assert headline("pi", "outage", "maintenance", "Database unreachable: refused").startswith("pi: OUTAGE - ")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..clock import iso, parse_iso
+from ..clock import iso, local_time, parse_iso
 from ..config import Config
 from .store import StateStore
 
@@ -119,7 +119,8 @@ def start_now(
     """Start a window now for ``seconds`` (replacing one started earlier by hand)."""
     window = Window(now, now + timedelta(seconds=seconds), reason or "maintenance", (), by)
     store.put(MANUAL, window.as_dict())
-    store.event("maintenance", f"maintenance started by {by} until {iso(window.end)}: {window.reason}")
+    until = local_time(window.end, now, seconds=False)
+    store.event("maintenance", f"maintenance started by {by} until {until}: {window.reason}")
     return window
 
 

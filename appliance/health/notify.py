@@ -62,6 +62,10 @@ def slack_escape(text: str) -> str:
 
 def headline(appliance: str, state: str, previous: str | None, reason: str) -> str:
     """Return the one line that says what happened, plain (no markup), cleaned."""
+    if state == "maintenance":  # planned: said once, calmly, instead of an outage alert
+        return one_line(f"{appliance}: maintenance started - {reason}")
+    if previous == "maintenance" and state != "outage":
+        return one_line(f"{appliance}: maintenance ended, now {state.upper()}. {reason}")
     if state == "ok" and previous not in (None, "start", "ok"):
         return one_line(f"{appliance}: back to OK (was {previous}). {reason}")
     return one_line(f"{appliance}: {state.upper()} - {reason}")

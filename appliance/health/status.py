@@ -154,6 +154,8 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
             state, reason = "maintenance", f"{planned} ({cause})"
         else:
             state, reason = "outage", cause
+        for e in entries:  # no table syncs while its source is down: the cards say so too
+            e["state"] = worst([e["state"], state])
     if state == "ok":
         reason = f"All {len(entries)} tables are up to date."
     stored = store.get("health", {})
