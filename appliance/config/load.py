@@ -31,7 +31,7 @@ from .settings import (
     TableSettings,
     WebSettings,
 )
-from .windows import maintenance_blocks
+from .windows import announcement_blocks, maintenance_blocks
 
 DEFAULT_CONFIG_PATH = "/etc/appliance/appliance.toml"
 CONFIG_ENV = "APPLIANCE_CONFIG"
@@ -249,7 +249,7 @@ def _secret_choice(prefix: str, values: dict, problems: list[Problem], needed: b
 def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> Config:
     """Return the Config for already-parsed TOML ``data``; raise ConfigError listing every problem."""
     problems: list[Problem] = []
-    known = set(SECTIONS) | {"tables", "maintenance"}
+    known = set(SECTIONS) | {"tables", "maintenance", "announcements"}
     for extra in sorted(set(data) - known):
         problems.append(Problem(extra, "unknown section", f"known sections: {', '.join(sorted(known))}"))
     for name in SECTIONS:
@@ -276,6 +276,7 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
     _secret_choice("source", sec["source"], problems, needed=False)
     tables = _tables(data.get("tables"), problems)
     maintenance = maintenance_blocks(data.get("maintenance"), {t.name for t in tables}, problems)
+    announcements = announcement_blocks(data.get("announcements"), {t.name for t in tables}, problems)
 
     sync = sec["sync"]
     if sync["warn_lag"] >= sync["max_lag"]:
@@ -321,6 +322,7 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         web=WebSettings(**sec["web"]),
         indicator=IndicatorSettings(**sec["indicator"]),
         maintenance=maintenance,
+        announcements=announcements,
         environ=dict(os.environ if environ is None else environ),
     )
 

@@ -287,6 +287,7 @@ class Config:
     web: WebSettings
     indicator: IndicatorSettings
     maintenance: list[dict] = field(default_factory=list)  # checked [[maintenance]] blocks
+    announcements: list[dict] = field(default_factory=list)  # checked [[announcements]]
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property

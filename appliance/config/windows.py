@@ -1,4 +1,5 @@
-"""``[[maintenance]]`` blocks: planned windows, checked at load like every other key.
+"""What is planned: ``[[maintenance]]`` windows and ``[[announcements]]`` of schema changes,
+checked at load like every other key.
 
 Once::
 
@@ -20,12 +21,37 @@ Every week::
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..clock import parse_duration
 from .settings import Problem
+
+# change text -> (drift kinds it announces, the group holding the column, or None)
+_FORMS = [
+    (re.compile(r"^add column (\S+)(?: .+)?$", re.I), ("column_added",), 1),
+    (re.compile(r"^drop column (\S+)$", re.I), ("column_dropped",), 1),
+    (re.compile(r"^alter column (\S+) type .+$", re.I), ("type_changed", "type_widened"), 1),
+    (re.compile(r"^rename column (\S+) to (\S+)$", re.I), ("column_renamed",), 1),
+    (re.compile(r"^add table (\S+)$", re.I), ("table_added",), 1),
+    (re.compile(r"^drop table$", re.I), ("table_dropped",), None),
+]
+FORMS_HELP = (
+    '"add column NAME [TYPE]", "drop column NAME", "alter column NAME type TYPE", '
+    '"rename column OLD to NEW", "add table NAME" or "drop table"'
+)
+
+
+def parse_change(text: str) -> tuple[tuple[str, ...], str]:
+    """Return (the drift kinds, the column or table) a change text announces; ValueError if none."""
+    words = " ".join(str(text).split())
+    for pattern, kinds, group in _FORMS:
+        m = pattern.match(words)
+        if m:
+            return kinds, (m.group(group).strip('"') if group else "")
+    raise ValueError(f"{text!r} is not a change this appliance can match; write one of {FORMS_HELP}")
+
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 KEYS = {"start", "end", "duration", "weekdays", "time", "timezone", "tables", "reason"}
@@ -103,3 +129,44 @@ def _is_time(value: Any) -> bool:
         return True
     except ValueError:
         return False
+
+
+def announcement_blocks(raw: Any, tables: set[str], problems: list[Problem]) -> list[dict]:
+    """Return the checked ``[[announcements]]`` (table, change, on, note, auto_accept)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(b, dict) for b in raw):
+        problems.append(Problem("announcements", "must be [[announcements]] blocks", "see the README"))
+        return []
+    out = []
+    for i, block in enumerate(raw):
+        prefix = f"announcements[{i}]"
+        try:
+            kinds, subject = parse_change(block.get("change", ""))
+        except ValueError as e:
+            problems.append(Problem(f"{prefix}.change", str(e)))
+            continue
+        if block.get("table") not in tables:
+            problems.append(Problem(f"{prefix}.table", f"{block.get('table')!r} is not a configured table"))
+            continue
+        try:
+            on = date.fromisoformat(str(block.get("on")))
+        except ValueError:
+            problems.append(
+                Problem(f"{prefix}.on", f"{block.get('on')!r} is not a date", 'e.g. on = "2026-12-10"')
+            )
+            continue
+        out.append(
+            {
+                "table": block["table"],
+                "change": " ".join(str(block["change"]).split()),
+                "kinds": list(kinds),
+                "subject": subject,
+                "on": on.isoformat(),
+                "note": str(block.get("note") or ""),
+                "auto_accept": bool(block.get("auto_accept", False)),
+                "by": "config",
+                "at": "",
+            }
+        )
+    return out

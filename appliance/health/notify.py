@@ -120,6 +120,21 @@ def agent_message(down: bool, status: dict) -> dict:
     }
 
 
+def announcement_message(entry: dict, status: dict, reminder: bool = False) -> dict:
+    """Return the notification that a schema change was announced (or ships tomorrow)."""
+    state = "change tomorrow" if reminder else "change announced"
+    note = f" ({entry['note']})" if entry.get("note") else ""
+    reason = f"{entry['table']}: {entry['change']} on {entry['on']}{note}"
+    return {
+        **message(status, None),
+        "state": state,
+        "previous": None,
+        "reason": one_line(reason),
+        "text": slack_escape(headline(socket.gethostname(), state, None, reason)),
+        "announcement": entry,
+    }
+
+
 def enqueue(config: Config, store: StateStore, status: dict, previous: str | None) -> None:
     """Queue the message for every configured channel."""
     payload = message(status, previous)

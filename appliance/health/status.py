@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from ..clock import format_duration, iso, local_time, parse_iso, utcnow
 from ..config import Config
-from . import maintenance
+from . import announce, maintenance
 from .store import StateStore
 
 CLOCK_SLACK = 60.0  # seconds a time may lie ahead of ours (clocks of two machines) before it is wrong
@@ -52,7 +52,7 @@ def table_drift(store: StateStore, name: str) -> list[dict]:
 
 
 def _table(
-    config: Config, t, rec: dict, now: datetime, replay_lag: float, store: StateStore
+    config: Config, t, rec: dict, now: datetime, replay_lag: float, store: StateStore, known: list[dict]
 ) -> tuple[dict, str]:
     """Return (the table's entry, a reason sentence) for one configured table."""
     last = parse_iso(rec.get("last_sync"))
@@ -61,7 +61,8 @@ def _table(
     if future:  # a sync "in the future": the clock moved back, so the lag is unknown, not fresh
         lag = None
     warn, limit = config.sync.warn_lag, config.sync.max_lag
-    drift, frozen = table_drift(store, t.name), bool(store.get(f"frozen:{t.name}", False))
+    drift = announce.mark_expected(table_drift(store, t.name), t.name, known)
+    frozen = bool(store.get(f"frozen:{t.name}", False))
     drift_reason = (
         f"{t.name}: {drift[0]['detail'] if drift else 'schema drift'}"
         + (f" (and {len(drift) - 1} more)" if len(drift) > 1 else "")
@@ -126,10 +127,11 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     source = store.get("source", {})
     records = store.tables()
     replay_lag = float(source.get("replay_lag") or 0.0)
+    known = announce.announcements(config, store)
     entries: list[dict] = []
     reasons: dict[str, str] = {}  # state -> the first table's reason for it
     for t in config.tables:
-        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store)
+        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store, known)
         entries.append(entry)
         reasons.setdefault(entry["state"], reason)
     window = maintenance.active(config, store, now)
@@ -142,7 +144,7 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
         if window and e["state"] == "outage" and window.covers(e["name"]):
             e["state"] = "maintenance"
             reasons.setdefault("maintenance", f"{planned} ({e['name']}: {e['error'] or 'not syncing'}).")
-    source_drift = store.get("source_drift", [])
+    source_drift = announce.mark_expected(store.get("source_drift", []), "source", known)
     if source_drift:
         reasons.setdefault("drift", f"{source_drift[0]['detail']}.")
     state = worst([*(e["state"] for e in entries), *(["drift"] if source_drift else [])])
@@ -178,6 +180,7 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
         },
         "tables": entries,
         "maintenance": _windows(config, store, now, window),
+        "announcements": [a for a in known if a["on"] >= (now.date() - timedelta(days=7)).isoformat()],
     }
 
 
@@ -195,23 +198,49 @@ def update(config: Config, store: StateStore, now: str | None = None) -> dict:
     from . import notify
 
     status = build(config, store, parse_iso(now) if now else None)
+    if _accept(config, store, _announced_and_harmless(status), "announcement"):
+        status = build(config, store, parse_iso(now) if now else None)
     stored = store.get("health", {})
     if stored.get("state") != status["state"]:
         store.put("health", {"state": status["state"], "since": status["since"], "reason": status["reason"]})
         was = stored.get("state", "start")
         store.event("state", f"{was} -> {status['state']}: {status['reason']}", at=status["since"])
-        if (was != "start" or status["state"] != "ok") and not _only_ignored_drift(config, status):
+        if (was != "start" or status["state"] != "ok") and not _quiet_drift(config, status):
             notify.enqueue(config, store, status, was)
     return status
 
 
-def _only_ignored_drift(config: Config, status: dict) -> bool:
-    """True when the new state is drift caused only by tables whose policy is ignore."""
+def _quiet_drift(config: Config, status: dict) -> bool:
+    """True when the new state is drift that wakes nobody: tables whose policy is ignore, or
+    changes that were announced."""
     if status["state"] != "drift":
         return False
     policies = {t.name: t.on_drift for t in config.tables}
-    drifting = [t["name"] for t in status["tables"] if t["state"] == "drift"]
-    return bool(drifting) and not status["source"]["drift"] and all(policies[n] == "ignore" for n in drifting)
+    drifting = [t for t in status["tables"] if t["state"] == "drift"]
+    source = status["source"]["drift"]
+    return (
+        bool(drifting or source)
+        and all(d.get("expected") for d in source)
+        and all(
+            policies[t["name"]] == "ignore" or all(d.get("expected") for d in t["drift"]) for t in drifting
+        )
+    )
+
+
+def _announced_and_harmless(status: dict) -> list[str]:
+    """Return the tables whose drift was all announced with auto_accept and breaks nothing."""
+    known = {(a["table"], a["change"]): a for a in status.get("announcements", [])}
+    out = []
+    for t in status["tables"]:
+        drift = t["drift"]
+        if drift and all(
+            d.get("expected")
+            and not d["breaking"]
+            and known.get((t["name"], d["announcement"]), {}).get("auto_accept")
+            for d in drift
+        ):
+            out.append(t["name"])
+    return out
 
 
 def current_status(config: Config, now: datetime | None = None) -> dict:
@@ -237,27 +266,9 @@ def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> b
     Returns False when there was nothing to accept. The agent applies the new contract on
     its next pass (a breaking change is then copied again).
     """
-    from ..schema import contract as contract_mod
-
-    tables = [config.table(table)] if table else list(config.tables)
-    accepted = []
+    tables = [config.table(table).name] if table else [t.name for t in config.tables]
     with StateStore(config.state_dir) as store:
-        for t in tables:
-            live = store.get(f"live:{t.name}")
-            drift = table_drift(store, t.name)
-            if not drift or live is None:
-                continue
-            for v in store.get(f"violations:{t.name}", []):  # accepted JSON keys join the contract
-                if v["kind"] == "json_keys_changed":
-                    live["json_keys"][v["column"]] = sorted(
-                        set(live["json_keys"].get(v["column"], [])) | set(v["value"].split(","))
-                    )
-            contract_mod.save(config.state_dir, t.name, live)
-            for key in (f"drift:{t.name}", f"violations:{t.name}"):
-                store.put(key, [])
-            store.put(f"frozen:{t.name}", False)
-            accepted.append(t.name)
-            store.event("accept", f"{t.name}: drift accepted by {by} ({len(drift)} change(s))", table=t.name)
+        accepted = _accept(config, store, tables, by)
         if table is None and store.get("source_drift"):
             store.put(
                 "known_tables",
@@ -269,3 +280,27 @@ def accept_drift(config: Config, table: str | None = None, by: str = "cli") -> b
         if accepted:
             update(config, store)
     return bool(accepted)
+
+
+def _accept(config: Config, store: StateStore, names: list[str], by: str) -> list[str]:
+    """Make the live schema the contract of each table that has drift; return those accepted."""
+    from ..schema import contract as contract_mod
+
+    accepted = []
+    for name in names:
+        live = store.get(f"live:{name}")
+        drift = table_drift(store, name)
+        if not drift or live is None:
+            continue
+        for v in store.get(f"violations:{name}", []):  # accepted JSON keys join the contract
+            if v["kind"] == "json_keys_changed":
+                live["json_keys"][v["column"]] = sorted(
+                    set(live["json_keys"].get(v["column"], [])) | set(v["value"].split(","))
+                )
+        contract_mod.save(config.state_dir, name, live)
+        for key in (f"drift:{name}", f"violations:{name}"):
+            store.put(key, [])
+        store.put(f"frozen:{name}", False)
+        accepted.append(name)
+        store.event("accept", f"{name}: drift accepted by {by} ({len(drift)} change(s))", table=name)
+    return accepted

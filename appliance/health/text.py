@@ -71,6 +71,8 @@ def _lines(doc: dict, color: bool, now: datetime, tz: tzinfo | None) -> list[str
         nxt = windows["next"]
         start, end = (local_time(parse_iso(nxt[k]) or now, now, tz, seconds=False) for k in ("start", "end"))
         lines.append(f"  next maintenance: {start} until {end}: {nxt['reason']}")
+    for a in doc.get("announcements") or []:
+        lines.append(f"  announced for {a['on']}: {a['table']}: {a['change']}")
     said = [doc["reason"]]
     src = doc["source"]
     error = src.get("last_error") or ""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..clock import iso, utcnow
 from ..config import Config
-from . import notify
+from . import announce, notify
 from .status import build
 from .store import StateStore
 
@@ -63,7 +63,9 @@ class AgentWatcher:
         if not (Path(self.config.state_dir) / "state.sqlite").exists():
             return None
         with StateStore(self.config.state_dir) as store:
-            said = watch_agent(self.config, store, self.clock())
+            now = self.clock()
+            said = watch_agent(self.config, store, now)
+            announce.remind(self.config, store, now.astimezone().date())
             notify.Sender(self.config).deliver_due(store)
         return said
 
