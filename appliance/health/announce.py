@@ -16,6 +16,7 @@ from ..clock import iso
 from ..config import Config, Problem
 from ..config.windows import parse_change
 from ..errors import ConfigError
+from . import notify
 from .store import StateStore
 
 KEY = "announcements"
@@ -59,10 +60,7 @@ def announce(
 
 
 def _tell(config: Config, store: StateStore, entry: dict, reminder: bool) -> None:
-    from . import notify
-    from .status import build
-
-    payload = notify.announcement_message(entry, build(config, store), reminder)
+    payload = notify.announcement_message(entry, reminder)
     for channel in notify.channels(config):
         store.enqueue(channel, payload)
 

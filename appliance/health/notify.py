@@ -120,17 +120,20 @@ def agent_message(down: bool, status: dict) -> dict:
     }
 
 
-def announcement_message(entry: dict, status: dict, reminder: bool = False) -> dict:
+def announcement_message(entry: dict, reminder: bool = False) -> dict:
     """Return the notification that a schema change was announced (or ships tomorrow)."""
+    host = socket.gethostname()
     state = "change tomorrow" if reminder else "change announced"
     note = f" ({entry['note']})" if entry.get("note") else ""
-    reason = f"{entry['table']}: {entry['change']} on {entry['on']}{note}"
+    reason = one_line(f"{entry['table']}: {entry['change']} on {entry['on']}{note}")
     return {
-        **message(status, None),
+        "text": slack_escape(headline(host, state, None, reason)),
+        "appliance": host,
         "state": state,
         "previous": None,
-        "reason": one_line(reason),
-        "text": slack_escape(headline(socket.gethostname(), state, None, reason)),
+        "since": entry.get("at") or "",
+        "reason": reason,
+        "tables": [],
         "announcement": entry,
     }
 
