@@ -8,9 +8,10 @@ duration a person reads goes through ``format_duration``; every duration a perso
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from typing import overload
 
+UTC = timezone.utc  # datetime.UTC is 3.11+; the flasher reads configs on a stock Mac's 3.9
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 

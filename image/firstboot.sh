@@ -59,7 +59,9 @@ enable_installer() {
     install -m 0644 "$SRC/systemd/appliance-firstboot.service" "$UNIT_DIR/"
     systemctl enable appliance-firstboot.service
     if [ "${1:-}" = "--start" ]; then
-        systemctl start --no-block appliance-firstboot.service
+        # Enabled above, so a start that fails now (no systemd yet, a chroot) happens at next boot.
+        systemctl start --no-block appliance-firstboot.service ||
+            say "could not start appliance-firstboot.service now; it starts at the next boot"
     fi
     say "appliance-firstboot.service will run install-on-pi once the network is up"
 }

@@ -24,6 +24,7 @@ APPLIANCE_HOSTNAME=""
 APPLIANCE_WIFI_SSID=""
 APPLIANCE_WIFI_PSK=""
 APPLIANCE_WIFI_COUNTRY=""
+APPLIANCE_TIMEZONE=""
 SETTINGS="$BOOT/appliance/firstrun.env"
 if [ -f "$SETTINGS" ]; then
     # shellcheck source=/dev/null
@@ -117,6 +118,17 @@ EOF
     done
 }
 
+set_timezone() {
+    [ -n "$APPLIANCE_TIMEZONE" ] || return 0
+    if [ -x "$IMAGER_CUSTOM" ]; then
+        "$IMAGER_CUSTOM" set_timezone "$APPLIANCE_TIMEZONE"
+        return
+    fi
+    [ -f "/usr/share/zoneinfo/$APPLIANCE_TIMEZONE" ] || return 1
+    ln -sf "/usr/share/zoneinfo/$APPLIANCE_TIMEZONE" /etc/localtime
+    echo "$APPLIANCE_TIMEZONE" >/etc/timezone
+}
+
 wipe() {
     shred -u "$1" 2>/dev/null || rm -f "$1"
 }
@@ -125,6 +137,7 @@ set_hostname || echo "appliance firstrun: setting the hostname failed"
 set_user || echo "appliance firstrun: setting up the login user failed"
 enable_ssh || echo "appliance firstrun: enabling SSH failed"
 set_wifi || echo "appliance firstrun: setting up Wi-Fi failed"
+set_timezone || echo "appliance firstrun: setting the time zone failed"
 if [ -f "$BOOT/appliance/firstboot.sh" ]; then
     sh "$BOOT/appliance/firstboot.sh" || echo "appliance firstrun: the appliance payload failed"
 fi

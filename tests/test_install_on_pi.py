@@ -305,63 +305,95 @@ def test_install_needs_root_unless_dry_run(tmp_path):
 
 
 # -- for real, in a throwaway Debian root (opt-in: needs the network and about 3 minutes) --
+#
+# How to run it (as root, on Debian, with the Debian mirror reachable):
+#   apt-get install debootstrap mtools dosfstools fdisk e2fsprogs
+#   APPLIANCE_CHROOT_TEST=1 .venv/bin/python -m pytest tests/test_install_on_pi.py -k for_real
+# APPLIANCE_DEBIAN_MIRROR overrides the mirror (default: the first of apt's own sources).
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.skipif(
+def _apt_mirror() -> str:
+    """Return the Debian mirror apt is configured with (the one this machine reaches)."""
+    for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")) + [Path("/etc/apt/sources.list")]:
+        text = source.read_text() if source.is_file() else ""
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["URIs:"] or (words[:1] == ["deb"] and len(words) > 1):
+                uri = words[1] if words[0] == "URIs:" else next(w for w in words[1:] if "://" in w)
+                if uri.rstrip("/").endswith("/debian"):
+                    return uri
+    return "http://deb.debian.org/debian"
+
+
+for_real = pytest.mark.skipif(
     os.environ.get("APPLIANCE_CHROOT_TEST") != "1"
     or os.geteuid() != 0
     or shutil.which("debootstrap") is None,
-    reason="set APPLIANCE_CHROOT_TEST=1 (as root, with debootstrap and network)",
+    reason="opt-in: set APPLIANCE_CHROOT_TEST=1 (as root, with debootstrap and the Debian mirror reachable)",
 )
-def test_install_for_real_in_a_chroot(tmp_path):
-    """debootstrap a Debian root; run the card's firstrun.sh in it, then install-on-pi twice.
+DEBIAN_PACKAGES = "systemd,python3,python3-venv,python3-pip,passwd,tzdata,ca-certificates,openssh-server"
 
-    Nothing is mounted: chroot without /proc is enough for apt, useradd, venv and pip. The
-    units are enabled, not started (systemd does not run there)."""
-    import importlib.util
-    import sys
 
-    spec = importlib.util.spec_from_file_location("image_kit", REPO / "tests/image/conftest.py")
-    kit = sys.modules["image_kit"] = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kit)  # the image builders of tests/image
-    run, build_image = kit.run, kit.build_image
+def _debian_root(tmp_path: Path, kit) -> Path:
+    """Return a fresh Debian bookworm root made by debootstrap from apt's own mirror."""
+    root = tmp_path / "root"
+    mirror = os.environ.get("APPLIANCE_DEBIAN_MIRROR") or _apt_mirror()
+    kit.run("debootstrap", "--variant=minbase", f"--include={DEBIAN_PACKAGES}", "bookworm", str(root), mirror)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")  # proxies' CAs
+    return root
+
+
+def _card(tmp_path: Path, kit, seeds: bool, **extra):
+    """Return a complete customized card image (Bookworm or Trixie style) and its secrets folder."""
     from appliance.image import CustomizeOptions, customize_target
 
-    root = tmp_path / "root"
-    mirror = os.environ.get("APPLIANCE_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-    run(
-        "debootstrap",
-        "--variant=minbase",
-        "--include=systemd,python3,python3-venv,python3-pip,passwd",
-        "bookworm",
-        str(root),
-        mirror,
-    )
-    shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/")  # proxies' CAs
     secrets = tmp_path / "secrets"
     secrets.mkdir()
     (secrets / "appliance.toml").write_text(kit.APP_TOML)
-    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(secrets / "tunnel"))
-    (secrets / "known_hosts").write_text("bastion.example.com ssh-ed25519 AAAA\n")
+    kit.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(secrets / "tunnel"))
+    host_key = " ".join((secrets / "tunnel.pub").read_text().split()[:2])
+    (secrets / "known_hosts").write_text(f"bastion.example.com {host_key}\n")
     (secrets / "db").write_text("db-secret\n")
-    image = build_image(tmp_path / "card.img", 32)
-    customize_target(
-        str(image.path),
-        str(secrets / "appliance.toml"),
-        CustomizeOptions(
-            user="admin",
-            ssh_key_file=str(secrets / "tunnel.pub"),
-            hostname="appliance-test",
-            tunnel_key_file=str(secrets / "tunnel"),
-            known_hosts_file=str(secrets / "known_hosts"),
-            source_password_file=str(secrets / "db"),
-        ),
+    image = kit.build_image(tmp_path / "card.img", 32, seeds=seeds)
+    options = CustomizeOptions(
+        user="admin",
+        ssh_key_file=str(secrets / "tunnel.pub"),
+        tunnel_key_file=str(secrets / "tunnel"),
+        known_hosts_file=str(secrets / "known_hosts"),
+        source_password_file=str(secrets / "db"),
+        **extra,
     )
+    report = customize_target(str(image.path), str(secrets / "appliance.toml"), options)
+    assert report.complete and report.format == ("cloud-init" if seeds else "firstrun")
+    return image, secrets
+
+
+def _kit():
+    import sys
+
+    sys.path.insert(0, str(REPO / "tests/image"))
+    import image_support  # the image builders of tests/image
+
+    return image_support
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@for_real
+def test_install_for_real_in_a_chroot(tmp_path):
+    """debootstrap a Debian root; run the card's firstrun.sh in it, then install-on-pi twice.
+
+    The card is made by the real customization (complete: config, secrets, login, time
+    zone); its boot partition is copied into the root with mtools, as the Pi would mount it.
+    Nothing is mounted: chroot without /proc is enough for apt, useradd, venv and pip. The
+    units are enabled, not started (systemd does not run there)."""
+    kit = _kit()
+    root = _debian_root(tmp_path, kit)
+    image, secrets = _card(tmp_path, kit, False, hostname="appliance-test", timezone="Europe/Berlin")
     boot = root / "boot/firmware"
     boot.mkdir(parents=True)
-    run(
+    kit.run(
         "mcopy",
         "-s",
         "-n",
@@ -374,10 +406,20 @@ def test_install_for_real_in_a_chroot(tmp_path):
         str(boot),
     )
 
-    run("chroot", str(root), "/bin/sh", "/boot/firmware/firstrun.sh")
+    kit.run("chroot", str(root), "/bin/sh", "/boot/firmware/firstrun.sh")
+    log = (root / "var/log/appliance-firstrun.log").read_text()
+    assert "failed" not in log, log
     assert not (boot / "appliance").exists() and not (boot / "firstrun.sh").exists()
     assert "systemd.run" not in (boot / "cmdline.txt").read_text()
     assert "appliance-test" in (root / "etc/hostname").read_text()
+    assert os.readlink(root / "etc/localtime").endswith("Europe/Berlin")
+    assert "admin:" in (root / "etc/passwd").read_text()
+    home_keys = root / "home/admin/.ssh/authorized_keys"
+    assert home_keys.read_text().strip() == (secrets / "tunnel.pub").read_text().strip()
+    assert (root / "etc/systemd/system/sshd.service").exists() or list(
+        root.glob("etc/systemd/system/*/ssh.service")
+    )
+    assert (root / "etc/systemd/system/multi-user.target.wants/appliance-firstboot.service").is_symlink()
     installer = [
         "chroot",
         str(root),
@@ -391,6 +433,10 @@ def test_install_for_real_in_a_chroot(tmp_path):
     second = subprocess.run(installer, capture_output=True, text=True, check=True)
     assert "Nothing to change" in second.stdout, second.stdout
     assert (root / "opt/appliance/venv/bin/appliance").exists()
+    check = subprocess.run(
+        ["chroot", str(root), "/opt/appliance/venv/bin/appliance", "--help"], capture_output=True, text=True
+    )
+    assert check.returncode == 0 and "flash" in check.stdout, check.stderr
     verify = subprocess.run(
         ["systemd-analyze", "verify", f"--root={root}", *UNITS], capture_output=True, text=True
     )
@@ -406,3 +452,45 @@ def test_install_for_real_in_a_chroot(tmp_path):
         subprocess.run([*as_service, "echo x >>/etc/appliance/known_hosts"], capture_output=True).returncode
         != 0
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+@for_real
+def test_cloud_init_card_for_real_in_a_chroot(tmp_path):
+    """Trixie style: Debian's own cloud-init (22.4) reads the card's NoCloud seed in a chroot.
+
+    Raspberry Pi OS points NoCloud at the boot partition; here a cloud.cfg.d file does the
+    same (``seedfrom: file:///boot/firmware/``). Modules that need a booted system (resizefs
+    without /proc/mounts, locale without locales data, starting units) fail in a chroot and
+    are not judged; what the card asked for is."""
+    kit = _kit()
+    root = _debian_root(tmp_path, kit)
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "cloud-init"]
+    kit.run("chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", *install)
+    image, secrets = _card(tmp_path, kit, True, hostname="appliance-ci", timezone="Asia/Tokyo")
+    boot = root / "boot/firmware"
+    boot.mkdir(parents=True)
+    names = ["::/appliance", "::/user-data", "::/meta-data", "::/cmdline.txt", "::/config.txt"]
+    kit.run("mcopy", "-s", "-n", "-i", image.spec, *names, str(boot))
+    (root / "etc/cloud/cloud.cfg.d/99-nocloud-boot.cfg").write_text(
+        "datasource_list: [NoCloud, None]\ndatasource:\n  NoCloud:\n    seedfrom: file:///boot/firmware/\n"
+    )
+    for stage in (["init", "--local"], ["init"], ["modules", "--mode=config"], ["modules", "--mode=final"]):
+        subprocess.run(["chroot", str(root), "cloud-init", *stage], capture_output=True, timeout=300)
+    log = (root / "var/log/cloud-init.log").read_text()
+    assert (
+        "DataSourceNoCloud [seed=ds_config_seedfrom,file:///boot/firmware/]"
+        in (root / "var/log/cloud-init-output.log").read_text()
+    ), log[-3000:]
+    assert "admin:" in (root / "etc/passwd").read_text()
+    keys = (root / "home/admin/.ssh/authorized_keys").read_text()
+    assert (secrets / "tunnel.pub").read_text().split()[1] in keys
+    assert (root / "etc/hostname").read_text().strip() == "appliance-ci"
+    assert os.readlink(root / "etc/localtime").endswith("Asia/Tokyo")
+    for name in ("appliance.toml", "id_ed25519", "known_hosts", "source.password"):
+        assert (root / "etc/appliance" / name).exists(), name
+        assert not (boot / "appliance" / name).exists(), name  # off the world-readable partition
+    assert not (boot / "appliance").exists()  # firstboot.sh cleaned up after itself
+    assert (root / "opt/appliance/src/scripts/install-on-pi").exists()
+    assert (root / "etc/systemd/system/multi-user.target.wants/appliance-firstboot.service").is_symlink()

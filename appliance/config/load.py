@@ -9,8 +9,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the flasher validates a config on a stock Mac's Python 3.9 (BRIEF 9)
+    import tomli as tomllib
 from typing import Any
 
 from ..clock import parse_duration

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -10,7 +11,8 @@ import click
 from appliance.flash import plan, prepare, safety
 from appliance.flash.drive import Drive, human_size
 from appliance.flash.errors import FlashError, FlashInterrupted
-from appliance.flash.flasher import Flasher
+from appliance.flash.flasher import Flasher, Outcome
+from appliance.image.cli import CONFIG_HELP, customize_options, given, options_from
 
 
 class Interrupted(click.ClickException):
@@ -48,6 +50,9 @@ def _confirm(target: Drive, image_name: str, yes: bool, proposed: bool) -> None:
     """Show model, size and identifier and ask before anything is erased."""
     verb = "Found one card" if proposed else "Target"
     click.echo(f"{verb}: {target.describe()}", err=True)
+    names = [os.path.basename(v.rstrip("/")) for v in target.volumes()]
+    if names:
+        click.echo(f"  its volume(s), erased too: {', '.join(names)}", err=True)
     if yes:
         return
     what = "file" if target.is_file else "disk"
@@ -59,7 +64,7 @@ def _confirm(target: Drive, image_name: str, yes: bool, proposed: bool) -> None:
     )
 
 
-def _summary(outcome, target: Drive) -> str:
+def _summary(outcome: Outcome, target: Drive) -> str:
     """Return the closing line: what was written, checked and ejected."""
     line = f"Done: wrote {human_size(outcome.size)} to {target.raw_path}"
     if outcome.write_seconds:
@@ -67,8 +72,12 @@ def _summary(outcome, target: Drive) -> str:
         line += f" in {outcome.write_seconds:.1f} s ({rate:.0f} MB/s)"
     if outcome.verify_seconds is not None:
         line += f", verified (SHA-256 {outcome.sha256[:16]}...) in {outcome.verify_seconds:.1f} s"
+    if outcome.customized:
+        line += ", appliance baked in"
     if outcome.ejected:
         line += "; ejected, you can remove the card"
+    if outcome.missing:
+        return "Written, but not done: " + line.split(": ", 1)[1] + "; the card is INCOMPLETE."
     return line + "."
 
 
@@ -91,8 +100,9 @@ def _summary(outcome, target: Drive) -> str:
     "config_file",
     metavar="FILE",
     type=click.Path(exists=True, dir_okay=False),
-    help="Appliance config to bake into the card after writing.",
+    help=CONFIG_HELP + " Checked with everything it needs before writing.",
 )
+@customize_options
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (needs --device).")
 @click.option("--dry-run", is_flag=True, help="Print every command and write; change nothing.")
 @click.option(
@@ -125,16 +135,28 @@ def flash(
     no_eject: bool,
     list_only: bool,
     as_json: bool,
+    **params,
 ) -> None:
-    """Flash Raspberry Pi OS onto an SD card: choose the card safely, write, verify, eject."""
+    """Flash Raspberry Pi OS onto an SD card: choose the card safely, write, verify, eject.
+
+    With --config and the options below it, the card is made complete: the appliance's
+    config, its secrets, a login, host name and network. Everything is checked before the
+    first byte is written.
+    """
     opts = plan.Options(
         verify=not no_verify,
         eject=not no_eject,
         dd=use_dd,
         fix_readonly=fix_readonly,
         config=config_file,
+        customize=options_from(params) if config_file else None,
     )
     try:
+        if given(params) and not config_file:
+            raise click.UsageError(
+                f"{', '.join(given(params))} customize the card and need --config FILE (the "
+                "appliance config to bake in); without --config the image is written unchanged."
+            )
         if list_only:
             return _list(force, as_json)
         if as_json:
@@ -159,22 +181,38 @@ def _flash(image_path, os_name, device, opts: plan.Options, yes, dry_run, force)
     image, os_image = prepare.image(image_path, os_name)
     if os_image is not None:
         opts.download_url = os_image.url
+        if opts.customize is not None:
+            opts.customize.listed_format = os_image.init_format
     platform, target = prepare.target(device, force)
     safety.check_not_the_image(target, image.path)
     safety.check_fits(target, image.size)
     note = prepare.fix_readonly_note(target, platform) if opts.fix_readonly else ""
     if note:
         click.echo(note, err=True)
-    flasher = Flasher(image, target, platform, opts, os_image)  # fails early on --config
+    flasher = Flasher(image, target, platform, opts, os_image)  # checks --config and its files
     steps = plan.build(image, target, platform, opts)
     if dry_run:
         click.echo(f"Target: {target.describe()}")
+        if flasher.card is not None:
+            click.echo(_card_line(flasher.card.missing))
         click.echo("Dry run, nothing is changed. The plan:")
         click.echo(plan.render(steps))
         return
     _confirm(target, image.name, yes, proposed=not device)
     outcome = flasher.run(steps)
     click.echo(_summary(outcome, target))
+    if outcome.missing:
+        click.echo(_card_line(outcome.missing), err=True)
+
+
+def _card_line(missing: list[str]) -> str:
+    """Return whether the card will be complete, and what it lacks."""
+    if not missing:
+        return "Card: complete (config, secrets and login checked)."
+    lines = "\n".join(f"  - {m}" for m in missing)
+    return (
+        f"Card: INCOMPLETE (--allow-incomplete), it will not boot into a working appliance. Missing:\n{lines}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -36,6 +37,7 @@ class OsImage:
     extract_sha256: str = ""
     extract_size: int = 0
     release_date: str = ""
+    init_format: str = ""  # how Imager customizes it: "systemd" (firstrun.sh) or "cloudinit"
 
     @property
     def filename(self) -> str:
@@ -64,9 +66,23 @@ def _open(url: str):
         return urllib.request.urlopen(url, timeout=TIMEOUT)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(reason):
+            raise DownloadError(certificates_message(url)) from None
         raise DownloadError(
             f"Could not download {url} ({reason}): check the network connection and try again."
         ) from None
+
+
+def certificates_message(url: str) -> str:
+    """Return what to do when this Python cannot verify HTTPS certificates (python.org's)."""
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return (
+        f"Could not download {url}: this Python ({sys.executable}) cannot verify HTTPS "
+        "certificates. The network is fine: Python from python.org brings no certificates "
+        f'until you run "Install Certificates.command" once: open /Applications/Python {version}/'
+        f'Install Certificates.command (or: open "/Applications/Python {version}/Install '
+        'Certificates.command"), then run this again.'
+    )
 
 
 def fetch_list(url: str | None = None) -> list[OsImage]:
@@ -104,6 +120,7 @@ def _image(item: dict) -> OsImage:
         extract_sha256=str(item.get("extract_sha256", "")).lower(),
         extract_size=int(item.get("extract_size") or 0),
         release_date=str(item.get("release_date", "")),
+        init_format=str(item.get("init_format") or ""),
     )
 
 

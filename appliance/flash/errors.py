@@ -63,3 +63,7 @@ class FlashInterrupted(FlashError):
 
 class CustomizeUnavailableError(FlashError, ImportError):
     """Baking a config into the card (--config) needs appliance.image: reinstall the package."""
+
+
+class CustomizeError(FlashError, ValueError):
+    """The appliance config could not be baked into the card."""

@@ -6,14 +6,13 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.flash import customize, download, progress, rawdev, readonly, source, system
 from appliance.flash.drive import Drive
 from appliance.flash.errors import (
     ChecksumError,
     CommandError,
-    FlashError,
     FlashInterrupted,
     ImageError,
     WriteError,
@@ -38,6 +37,8 @@ class Outcome:
     write_seconds: float = 0.0
     verify_seconds: float | None = None
     ejected: bool = False
+    customized: bool = False
+    missing: list[str] = field(default_factory=list)  # what an --allow-incomplete card lacks
 
 
 class Flasher:
@@ -59,7 +60,8 @@ class Flasher:
         self.outcome = Outcome()
         self.touched = False  # set once the target is opened for writing
         self.temp_dir = ""  # the private folder --dd made, and only that, is removed
-        self.hook = customize.load_hook() if opts.config else None  # fail before writing
+        # Everything the card needs is checked now, before the first byte is written.
+        self.card = customize.check(opts.config, opts.customize) if opts.config else None
 
     def run(self, steps: list[Step]) -> Outcome:
         """Run every step; cleanups run last, whatever happened."""
@@ -118,7 +120,13 @@ class Flasher:
         """Run a command; an optional one (eject) only warns when it fails."""
         self._close()  # eject fails while the card is still open
         try:
-            system.run(step.argv, root=step.root, timeout=300)
+            try:
+                system.run(step.argv, root=step.root, timeout=300)
+            except CommandError:
+                if not step.root_on_refusal or system.is_root():
+                    raise
+                self.say("  refused as you; asking sudo")
+                system.run(step.argv, root=True, timeout=300)
         except CommandError as exc:
             if not step.optional:
                 raise
@@ -211,7 +219,9 @@ class Flasher:
 
     def _dd(self, step: Step) -> None:
         """Run the literal dd line."""
-        self.say("  dd prints nothing until it is done (on macOS, press Ctrl-T to see progress).")
+        # No Ctrl-T hint: dd's output is captured for the error message, so SIGINFO's
+        # progress line would never reach the terminal.
+        self.say("  dd prints nothing until it is done; this takes a few minutes.")
         self.touched = True
         done = system.run(step.argv, root=step.root, timeout=None)
         self.say("  " + done.stderr.decode(errors="replace").strip().replace("\n", "\n  "))
@@ -241,15 +251,10 @@ class Flasher:
 
     def _customize(self, step: Step) -> None:
         """Bake the config into the written card through appliance.image."""
-        # plan.py adds this step only with --config, and __init__ loaded the hook for it.
-        assert self.hook is not None and self.opts.config
+        assert self.card is not None  # plan.py adds this step only with --config
         if self.fd is None:
             self.fd = self._open(write=True)
-        try:
-            report = customize.run_hook(self.hook, self.target.raw_path, self.opts.config, self.fd)
-        except FlashError:
-            raise
-        except Exception as exc:  # the hook's own errors carry their own message
-            raise FlashError(f"Baking {self.opts.config} into the card failed: {exc}") from exc
-        for line in report.lines() if hasattr(report, "lines") else []:
+        report = customize.apply(self.card, self.target.raw_path, self.fd)
+        for line in report.lines():
             self.say("  " + line)
+        self.outcome.customized, self.outcome.missing = True, list(report.missing)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.flash import readonly, system
 from appliance.flash.drive import Drive, human_size
@@ -25,6 +26,7 @@ class Options:
     dd: bool = False
     fix_readonly: bool = False
     config: str | None = None
+    customize: Any = None  # appliance.image.CustomizeOptions, with --config
     download_url: str = ""  # set when the image still has to be downloaded
 
 
@@ -38,6 +40,7 @@ class Step:
     root: bool = False
     cleanup: bool = False  # runs at the end, also after a failure
     optional: bool = False  # a failure is a warning, not an error
+    root_on_refusal: bool = False  # run as the user first; through sudo only if refused
 
     def line(self) -> str:
         """Return the step as --dry-run prints it."""
@@ -72,14 +75,14 @@ def build(image: Image, target: Drive, platform: str, opts: Options) -> list[Ste
     device = not target.is_file
     steps: list[Step] = []
     if device and not system.is_root():
-        steps.append(Step("sudo", "sudo -v    # asks for your password once (unmount, write, eject)"))
+        steps.append(Step("sudo", "sudo -v    # asks for your password once, for the steps that need root"))
     if opts.download_url:
         steps.append(_download_step(image, opts.download_url))
     share = _share_volume(target, platform, opts)
     if share:
         steps.append(Step("run", "share the card (the Read-only fix)", readonly.share_argv(share), True))
     steps += unmount_steps(target, platform)
-    steps += dd_steps(image, target, platform) if opts.dd else [write_step(image, target, platform)]
+    steps += dd_steps(image, target, platform, opts) if opts.dd else [write_step(image, target, platform)]
     if opts.verify:
         what = f"{human_size(image.size)} " if image.size else ""
         steps.append(Step("verify", f"read back {what}from {target.raw_path} and compare SHA-256"))
@@ -110,8 +113,16 @@ def unmount_steps(target: Drive, platform: str) -> list[Step]:
     if target.is_file:
         return []
     if platform == "darwin":
-        return [Step("run", "", ["diskutil", "unmountDisk", target.path], True)]
+        return [mac_unmount_step(target)]
     return [Step("run", "", ["umount", m], True) for m in sorted(target.mountpoints, key=len)[::-1]]
+
+
+def mac_unmount_step(target: Drive, why: str = "") -> Step:
+    """Return `diskutil unmountDisk force`: as the user (macOS lets the console user unmount
+    removable media), through sudo only if that is refused; forced, as Raspberry Pi Imager
+    does, so Spotlight or a Finder window holding the volume cannot block it."""
+    why = why or ("" if system.is_root() else "as you; through sudo only if macOS refuses")
+    return Step("run", why, ["diskutil", "unmountDisk", "force", target.path], root_on_refusal=True)
 
 
 def write_step(image: Image, target: Drive, platform: str) -> Step:
@@ -134,7 +145,7 @@ def write_step(image: Image, target: Drive, platform: str) -> Step:
     return Step("write", text)
 
 
-def dd_steps(image: Image, target: Drive, platform: str) -> list[Step]:
+def dd_steps(image: Image, target: Drive, platform: str, opts: Options) -> list[Step]:
     """Return the --dd steps: decompress to a temporary file if needed, dd, sync."""
     steps: list[Step] = []
     source = image.path
@@ -144,6 +155,10 @@ def dd_steps(image: Image, target: Drive, platform: str) -> list[Step]:
     steps.append(Step("dd", "", dd_argv(source, target, platform), root=not target.is_file))
     if platform == "linux":
         steps.append(Step("run", "", ["sync"]))
+    elif not target.is_file and (opts.verify or opts.config):
+        # macOS mounts the card's volumes again as soon as dd closes the device: reading it
+        # back or editing its FAT under a mounted volume would fail ("Resource busy") or worse.
+        steps.append(mac_unmount_step(target, "macOS mounted the card again after dd"))
     if image.kind != "raw":
         steps.append(Step("cleanup", f"delete {source}", [source], cleanup=True))
     return steps
@@ -151,8 +166,9 @@ def dd_steps(image: Image, target: Drive, platform: str) -> list[Step]:
 
 def eject_step(target: Drive, platform: str) -> Step:
     """Return the eject step (a failure only means the user pulls the card out by hand)."""
-    argv = ["diskutil", "eject", target.path] if platform == "darwin" else ["eject", target.path]
-    return Step("run", "", argv, True, optional=True)
+    if platform == "darwin":  # like unmountDisk, eject needs no root for removable media
+        return Step("run", "", ["diskutil", "eject", target.path], optional=True, root_on_refusal=True)
+    return Step("run", "", ["eject", target.path], True, optional=True)
 
 
 def render(steps: list[Step]) -> str:

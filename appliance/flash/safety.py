@@ -22,6 +22,8 @@ LOCKED_WHY = "read-only: the card's lock switch is on (slide it up, towards the 
 def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) -> str:
     """Return why the drive may not be written, or "" when it may."""
     system_mounts = [m for m in drive.mountpoints if is_system_mount(m)]
+    if drive.bus == "Disk Image":
+        return "a mounted disk image (.dmg), not a card"
     if drive.virtual:
         return "virtual disk (an APFS container or a disk image), not a card"
     if drive.system:
@@ -30,6 +32,9 @@ def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) 
         return "holds mounted system path(s): " + ", ".join(system_mounts)
     if drive.internal and drive.kind not in ("sd-slot", "loop"):
         return "internal disk, not removable"
+    backups = [m for m in drive.mountpoints if is_time_machine(m)]
+    if backups:
+        return "a Time Machine backup disk (" + ", ".join(backups) + ")"
     if drive.size <= 0:
         return "no medium (an empty card reader?)"
     if not drive.writable:
@@ -40,6 +45,11 @@ def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) 
             "any SD card for a Pi: add --force if this really is the card"
         )
     return ""
+
+
+def is_time_machine(mountpoint: str) -> bool:
+    """Return True for a mount point of a Time Machine destination (its backups or snapshots)."""
+    return ".timemachine" in mountpoint or "Backups.backupdb" in mountpoint or "TimeMachine" in mountpoint
 
 
 def judge(drives: list[Drive], *, force: bool = False, size_limit: int = SIZE_LIMIT) -> list[Drive]:

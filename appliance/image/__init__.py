@@ -6,6 +6,6 @@ imports this on a stock Mac, so it never imports ``sync``, ``health`` or the rea
 
 from __future__ import annotations
 
-from .customize import CustomizeOptions, CustomizeReport, WrittenFile, customize_target
+from .customize import CardPlan, CustomizeOptions, CustomizeReport, WrittenFile, check_card, customize_target
 
-__all__ = ["CustomizeOptions", "CustomizeReport", "WrittenFile", "customize_target"]
+__all__ = ["CardPlan", "CustomizeOptions", "CustomizeReport", "WrittenFile", "check_card", "customize_target"]

@@ -1,7 +1,7 @@
 """Read the appliance config to bake into the card, and where on the Pi its secrets live.
 
-On Python 3.11+ the whole file is validated by ``appliance.config``; on a stock Mac's 3.9
-(``tomli``, no ``tomllib``) only what the card needs is checked, and the report says so.
+The whole file is validated by ``appliance.config`` (the checks of `appliance config
+check`), on a stock Mac's Python 3.9 too: see ``_full_loader``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,17 @@ PI_STATE_DIR = "/var/lib/appliance"  # the units' StateDirectory=appliance
 SECRET_KEYS = {  # option -> (section, key) naming where the Pi reads that file
     "tunnel_key": ("ssh", "key_file"),
     "known_hosts": ("ssh", "known_hosts"),
+    "ssh_password": ("ssh", "password_file"),
     "source_password": ("source", "password_file"),
+    "api_token": ("web", "api_token_file"),
 }
+# Secrets the config reads from an environment variable: nothing on the Pi sets one for the
+# units, so the card needs the ``*_file`` form instead. (section, env key, file key, option)
+ENV_SECRETS = (
+    ("ssh", "password_env", "password_file", "--ssh-password-file"),
+    ("source", "password_env", "password_file", "--source-password-file"),
+    ("web", "api_token_env", "api_token_file", "--api-token-file"),
+)
 
 
 @dataclass
@@ -32,13 +41,23 @@ class BakedConfig:
     text: bytes
     targets: dict[str, str]  # option -> file name inside /etc/appliance ("" when unset)
     warnings: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # the parsed TOML
+
+
+_MISSING = (
+    "the Python package {module} is needed {why} on Python < 3.11 and is not installed: "
+    "run scripts/flash-sd (it installs appliance/flash/requirements.txt), or pip install {module}"
+)
 
 
 def _toml(text: str) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # e.g. a stock Mac's 3.9
-        import tomli as tomllib
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ImageConfigError(_MISSING.format(module="tomli", why="to read the config")) from None
     return tomllib.loads(text)
 
 
@@ -61,20 +80,43 @@ def read_config(path: str) -> BakedConfig:
             f'appliance.state_dir is "{state_dir}", but the units only let the '
             f'services write to {PI_STATE_DIR}; set state_dir = "{PI_STATE_DIR}"'
         )
-    return BakedConfig(raw, targets, warnings)
+    return BakedConfig(raw, targets, warnings, data)
+
+
+def env_secrets(data: dict[str, Any]) -> list[str]:
+    """Return one line per secret the config takes from an environment variable."""
+    out = []
+    for section, env_key, file_key, option in ENV_SECRETS:
+        name = (data.get(section) or {}).get(env_key)
+        if name:
+            out.append(
+                f'{section}.{env_key} = "{name}": the units set no environment '
+                f"variables, so the Pi would not find it; write {section}.{file_key} = "
+                f'"{PI_CONFIG_DIR}/<name>" instead and give {option} FILE'
+            )
+    return out
+
+
+def _full_loader() -> Any:
+    """Return ``appliance.config``, also on a stock Mac's Python 3.9.
+
+    The loader runs on 3.9 (it reads TOML with ``tomli`` there, which scripts/flash-sd
+    installs), so the card gets exactly the checks of `appliance config check`.
+    """
+    if sys.version_info < (3, 11):
+        try:
+            import tomli  # noqa: F401 - what appliance.config reads TOML with before 3.11
+        except ImportError:
+            raise ImageConfigError(_MISSING.format(module="tomli", why="to read the config")) from None
+    from .. import config as full
+
+    return full
 
 
 def _validate(data: dict[str, Any], path: str) -> list[str]:
-    """Validate the whole file where the full loader can run; return notes for the report."""
+    """Validate the whole file as `appliance config check` does; raise if it is invalid."""
     try:
-        from .. import config as full  # needs Python 3.11 (tomllib)
-    except ImportError:
-        return [
-            "the config was only partly checked (full validation needs Python 3.11); "
-            "run `appliance config check` on the Pi"
-        ]
-    try:
-        full.parse(data, path, environ={})
+        _full_loader().parse(data, path, environ={})
     except ConfigError as e:
         raise ImageConfigError(f"the appliance config to bake into the card is invalid: {e}") from None
     return []

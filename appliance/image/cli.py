@@ -7,6 +7,7 @@ the same customization on the card after writing it.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -17,55 +18,98 @@ from .errors import ImageError
 from .settings import FORMATS, CustomizeOptions
 
 _FILE = click.Path(exists=True, dir_okay=False)
-_OPTIONS = [
-    click.option("--user", default="", help="Login user to create (no default user or password)."),
-    click.option("--ssh-key", "ssh_key_file", type=_FILE, help="Public key(s) allowed to log in."),
-    click.option("--password-file", type=_FILE, help="File holding the login password."),
-    click.option("--hostname", default="", help="Host name of the Pi (default: the image's)."),
-    click.option("--wifi-ssid", default="", help="Wi-Fi network to join."),
-    click.option("--wifi-password-file", type=_FILE, help="File holding the Wi-Fi passphrase."),
-    click.option(
-        "--wifi-country", default="", help="Two-letter country code, e.g. GB (Wi-Fi stays off without it)."
+CONFIG_HELP = "The appliance config to bake into the card (not this machine's config)."
+# The customization options, defined once for `appliance image customize` and
+# `appliance flash`: (flag, CustomizeOptions field, "text" | "file" | "flag", help).
+OPTIONS = [
+    ("--hostname", "hostname", "text", "Host name of the Pi (default: the image's)."),
+    ("--user", "user", "text", "Login user to create for maintenance (there is no default user)."),
+    ("--ssh-key", "ssh_key_file", "file", "Public key(s) allowed to log in as --user (FILE.pub)."),
+    ("--password-file", "password_file", "file", "File holding --user's password (hashed on the card)."),
+    ("--timezone", "timezone", "text", "Time zone, e.g. Europe/London (default: the image's)."),
+    ("--wifi-ssid", "wifi_ssid", "text", "Wi-Fi network to join (optional: Ethernet is assumed)."),
+    ("--wifi-password-file", "wifi_password_file", "file", "File holding the Wi-Fi passphrase."),
+    (
+        "--wifi-country",
+        "wifi_country",
+        "text",
+        "Two-letter country code, e.g. GB (Wi-Fi stays off without it).",
     ),
-    click.option(
+    (
         "--tunnel-key",
         "tunnel_key_file",
-        type=_FILE,
-        help="Private key of the SSH tunnel; goes where the config's ssh.key_file says.",
+        "file",
+        "Private key of the SSH tunnel; goes where ssh.key_file says.",
     ),
-    click.option(
+    (
         "--known-hosts",
         "known_hosts_file",
-        type=_FILE,
-        help="known_hosts pinning the bastion; goes where ssh.known_hosts says.",
+        "file",
+        "known_hosts pinning the bastion; goes where ssh.known_hosts says.",
     ),
-    click.option(
+    (
+        "--ssh-password-file",
+        "ssh_password_file",
+        "file",
+        "Bastion password file; goes where ssh.password_file says.",
+    ),
+    (
         "--source-password-file",
-        type=_FILE,
-        help="Database password file; goes where source.password_file says.",
+        "source_password_file",
+        "file",
+        "Database password file; goes where source.password_file says.",
     ),
-    click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="auto",
-        show_default=True,
-        help="First-boot format: detected from the image unless forced.",
+    (
+        "--api-token-file",
+        "api_token_file",
+        "file",
+        "Data API token file; goes where web.api_token_file says.",
+    ),
+    (
+        "--allow-incomplete",
+        "allow_incomplete",
+        "flag",
+        "Write a card that lacks pieces anyway (listed at the end).",
     ),
 ]
 
 
+def _option(flag: str, dest: str, kind: str, help_text: str) -> Callable:
+    if kind == "flag":
+        return click.option(flag, dest, is_flag=True, help=help_text)
+    if kind == "file":
+        return click.option(flag, dest, type=_FILE, metavar="FILE", help=help_text)
+    return click.option(flag, dest, default="", help=help_text)
+
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="First-boot format: from the OS list or the image's files unless forced.",
+)
+
+
 def customize_options(command: Callable) -> Callable:
     """Add the customization options (login, network, secrets, format) to a click command."""
-    for option in reversed(_OPTIONS):
+    for option in reversed([*(_option(*row) for row in OPTIONS), _FORMAT]):
         command = option(command)
     return command
 
 
+def given(params: dict[str, Any]) -> list[str]:
+    """Return the customization options that were given (format only when forced)."""
+    flags = [flag for flag, dest, _, _ in OPTIONS if params.get(dest)]
+    return flags + (["--format"] if params.get("fmt") not in (None, "", "auto") else [])
+
+
 def options_from(params: dict[str, Any]) -> CustomizeOptions:
     """Return CustomizeOptions from the values click passed for ``customize_options``."""
-    names = {f for f in CustomizeOptions.__dataclass_fields__ if f != "format"}
-    values = {k: v or "" for k, v in params.items() if k in names}
+    values: dict[str, Any] = {
+        dest: params.get(dest) or ("" if kind != "flag" else False) for _, dest, kind, _ in OPTIONS
+    }
     return CustomizeOptions(format=params.get("fmt") or "auto", **values)
 
 
@@ -81,7 +125,7 @@ def image() -> None:
     "config_file",
     required=True,
     type=_FILE,
-    help="The appliance config to bake into the card (not this machine's config).",
+    help=CONFIG_HELP,
 )
 @customize_options
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -98,6 +142,13 @@ def customize(target: str, config_file: str, as_json: bool, **params: Any) -> No
         raise click.ClickException(str(e)) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        for line in report.lines():
-            click.echo(line, err=line.startswith("warning:"))
+        return
+    for line in report.lines():
+        click.echo(line, err=line.startswith("warning:"))
+    if report.complete:
+        click.echo(f"Done: {target} boots into a working appliance.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run `appliance image` on its own (python -m appliance.image, Python 3.9 too)."""
+    image.main(args=argv if argv is not None else sys.argv[1:], prog_name="appliance image")

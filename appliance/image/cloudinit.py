@@ -34,6 +34,8 @@ def user_data(s: Settings) -> bytes:
     if s.hostname:
         doc["hostname"] = s.hostname
         doc["manage_etc_hosts"] = True
+    if s.timezone:
+        doc["timezone"] = s.timezone
     # First the payload: its secrets leave the world-readable boot partition before sshd
     # lets anyone in.
     runcmd = [["sh", f"{BOOT_DIR}/appliance/firstboot.sh", "--start"]]

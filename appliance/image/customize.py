@@ -10,18 +10,55 @@ from __future__ import annotations
 import os
 import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from . import boot_format, bootfiles, cloudinit, firstrun
 from .appconfig import BakedConfig, read_config
 from .blockdev import BlockDevice
-from .errors import ImageError, VerifyError
+from .errors import ImageError, IncompleteCardError, VerifyError
 from .fat import FatVolume
 from .mbr import boot_partition
 from .payload import PAYLOAD_DIR, BootFile, payload, source_root, template
 from .settings import CustomizeOptions, Settings, resolve
 
 OURS = b"`appliance image customize`"  # in every first-boot file this module writes
-__all__ = ["CustomizeOptions", "CustomizeReport", "WrittenFile", "customize_target"]
+__all__ = ["CardPlan", "CustomizeOptions", "CustomizeReport", "WrittenFile", "check_card", "customize_target"]
+
+
+@dataclass
+class CardPlan:
+    """Everything checked before the first byte is written: the config, the settings, the source."""
+
+    config_file: str
+    options: CustomizeOptions
+    config: BakedConfig
+    settings: Settings
+    root: Path  # the source checkout: templates and the source to install
+
+    @property
+    def missing(self) -> list[str]:
+        """Return what the card would lack to boot into a working appliance."""
+        return list(self.settings.missing)
+
+
+def check_card(config_file: str, options: CustomizeOptions | None = None) -> CardPlan:
+    """Validate the config, every option and every file; refuse an incomplete card.
+
+    Raises IncompleteCardError with one line per missing piece (and the option that
+    supplies it) unless ``options.allow_incomplete``.
+    """
+    options = options or CustomizeOptions()
+    config = read_config(config_file)
+    settings = resolve(options, config)
+    boot_format.listed(options.listed_format)  # an unknown init_format is refused here
+    plan = CardPlan(config_file, options, config, settings, source_root())
+    if plan.missing and not options.allow_incomplete:
+        lines = "\n".join(f"  - {m}" for m in plan.missing)
+        raise IncompleteCardError(
+            f"the card would not boot into a working appliance; nothing was written. Missing:\n{lines}\n"
+            "Give what is missing, or add --allow-incomplete to write the card anyway."
+        )
+    return plan
 
 
 @dataclass
@@ -45,7 +82,13 @@ class CustomizeReport:
     files: list[WrittenFile] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
     verified: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Return True when the card lacks nothing to boot into a working appliance."""
+        return not self.missing
 
     def lines(self) -> list[str]:
         """Return the report as lines for people."""
@@ -62,6 +105,12 @@ class CustomizeReport:
         if self.verified:
             out.append(f"read back all {len(self.files)} files from the medium: identical")
         out += [f"warning: {w}" for w in self.warnings]
+        if self.missing:
+            out.append(
+                "warning: INCOMPLETE (--allow-incomplete): the card will not boot into a "
+                "working appliance; missing:"
+            )
+            out += [f"warning:   - {m}" for m in self.missing]
         return out
 
     def as_dict(self) -> dict[str, object]:
@@ -76,22 +125,27 @@ class CustomizeReport:
             "files": [vars(f) for f in self.files],
             "removed": list(self.removed),
             "warnings": list(self.warnings),
+            "missing": list(self.missing),
+            "complete": self.complete,
             "verified": self.verified,
         }
 
 
 def customize_target(
-    path: str, config_file: str, options: CustomizeOptions | None = None, fd: int | None = None
+    path: str,
+    config_file: str,
+    options: CustomizeOptions | None = None,
+    fd: int | None = None,
+    plan: CardPlan | None = None,
 ) -> CustomizeReport:
     """Customize the image or card at ``path`` to boot into the appliance; return the report.
 
     ``fd``: an already open, writable descriptor of ``path`` (the flasher's, opened as root),
     used instead of opening the path again; it is duplicated, so the caller keeps its own.
+    ``plan``: the result of ``check_card`` made before writing (checked again otherwise).
     """
-    options = options or CustomizeOptions()
-    config = read_config(config_file)
-    settings = resolve(options, config)
-    root = source_root()
+    plan = plan or check_card(config_file, options)
+    options, config, settings, root = plan.options, plan.config, plan.settings, plan.root
     try:
         fh = os.fdopen(os.dup(fd), "r+b") if fd is not None else open(path, "r+b")
     except OSError as e:
@@ -103,7 +157,7 @@ def customize_target(
         dev = BlockDevice(fh, writable=True)
         part = boot_partition(dev)
         vol = FatVolume(dev, part.start)
-        fmt, why = boot_format.choose(vol, options.format)
+        fmt, why = boot_format.choose(vol, options.format, options.listed_format)
         report = CustomizeReport(path, fmt, why, part.number, part.start, f"FAT{vol.kind}")
         files = _plan(vol, fmt, settings, config, options, root, report)
         report.removed = _write(vol, files, _stale(vol, fmt, settings))
@@ -113,6 +167,7 @@ def customize_target(
     report.files = [WrittenFile(f.path, len(f.data), f.secret, f.note) for f in files]
     report.verified = True
     report.warnings = config.warnings + settings.warnings + report.warnings
+    report.missing = list(settings.missing)
     return report
 
 

@@ -31,3 +31,7 @@ class ImageConfigError(ImageError):
 
 class VerifyError(ImageError):
     """A file written to the boot partition did not read back the same."""
+
+
+class IncompleteCardError(ImageError):
+    """The card would not boot into a working appliance: pieces are missing."""

@@ -31,6 +31,7 @@ def settings_env(s: Settings) -> bytes:
         "APPLIANCE_WIFI_SSID": s.wifi.ssid if s.wifi else "",
         "APPLIANCE_WIFI_PSK": s.wifi.psk if s.wifi else "",
         "APPLIANCE_WIFI_COUNTRY": s.country,
+        "APPLIANCE_TIMEZONE": s.timezone,
     }
     lines = ["# Settings for firstrun.sh from `appliance image customize`; wiped at first boot."]
     lines += [f"{name}={shell_quote(value)}" for name, value in values.items()]

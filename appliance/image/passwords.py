@@ -17,6 +17,13 @@ def hash_password(password: str) -> str:
         raise OptionError("the password file is empty; write the login password into it")
     if "\n" in password or "\r" in password:
         raise OptionError("the password file holds more than one line; keep only the password")
-    from passlib.hash import sha512_crypt  # imported late: only customization needs it
+    try:
+        from passlib.hash import sha512_crypt  # imported late: only customization needs it
+    except ImportError:
+        raise OptionError(
+            "hashing the login password needs the Python package libpass, which is not "
+            "installed: run scripts/flash-sd (it installs appliance/flash/requirements.txt), "
+            "or pip install libpass"
+        ) from None
 
     return sha512_crypt.using(rounds=ROUNDS).hash(password)

@@ -10,8 +10,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .appconfig import BakedConfig
+from .appconfig import SECRET_KEYS, BakedConfig, env_secrets
 from .errors import OptionError, SecretFileError
+from .keys import check_known_hosts, check_private_key, check_public_keys
 from .passwords import hash_password
 from .wifi import check_country, check_ssid, wifi_psk
 
@@ -19,6 +20,7 @@ FORMATS = ("auto", "firstrun", "cloud-init")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _PUBKEY = re.compile(r"^(ssh-|ecdsa-|sk-)[A-Za-z0-9@.-]+ [A-Za-z0-9+/=]+")
+_TZ = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
 RESERVED_USERS = ("root", "appliance")  # appliance is the services' own account
 
 
@@ -33,10 +35,15 @@ class CustomizeOptions:
     wifi_ssid: str = ""
     wifi_password_file: str = ""
     wifi_country: str = ""
+    timezone: str = ""  # e.g. Europe/London (default: the image's)
     tunnel_key_file: str = ""  # -> /etc/appliance/<name in ssh.key_file>
     known_hosts_file: str = ""  # -> /etc/appliance/<name in ssh.known_hosts>
+    ssh_password_file: str = ""  # -> /etc/appliance/<name in ssh.password_file>
     source_password_file: str = ""  # -> /etc/appliance/<name in source.password_file>
+    api_token_file: str = ""  # -> /etc/appliance/<name in web.api_token_file>
     format: str = "auto"  # auto | firstrun | cloud-init
+    listed_format: str = ""  # the OS list's init_format for the image, when it came from there
+    allow_incomplete: bool = False  # write a card that lacks pieces (listed in the report)
     instance_id: str = ""  # cloud-init's instance-id (default: a new one each run)
 
 
@@ -59,6 +66,8 @@ class Settings:
     wifi: Wifi | None
     secrets: dict[str, bytes] = field(default_factory=dict)  # Pi file name -> contents
     warnings: list[str] = field(default_factory=list)
+    timezone: str = ""
+    missing: list[str] = field(default_factory=list)  # what keeps the card from working
 
 
 def read_secret(path: str, option: str) -> bytes:
@@ -81,16 +90,20 @@ def _secret_text(path: str, option: str) -> str:
 
 
 def resolve(options: CustomizeOptions, config: BakedConfig) -> Settings:
-    """Check every option and read every file; raise OptionError naming the first problem."""
+    """Check every option and read every file; raise OptionError naming the first problem.
+
+    What the card would lack to boot into a working appliance goes to ``missing``, one line
+    each naming the option that supplies it.
+    """
     if options.format not in FORMATS:
         raise OptionError(f'--format must be one of {", ".join(FORMATS)}, not "{options.format}"')
     user, password_hash, keys = _login(options)
-    notes = (
+    missing = (
         []
         if user
         else [
-            "no login user: nobody can log in to the Pi (the appliance runs all the same); "
-            "add --user NAME --ssh-key FILE.pub for maintenance access"
+            "a login: nobody could log in to the Pi to look after it; "
+            "give --user NAME with --ssh-key FILE.pub (or --password-file FILE)"
         ]
     )
     hostname = options.hostname.strip()
@@ -101,9 +114,22 @@ def resolve(options: CustomizeOptions, config: BakedConfig) -> Settings:
         )
     country = check_country(options.wifi_country) if options.wifi_country else ""
     settings = Settings(user, password_hash, keys, hostname, country, _wifi(options, country))
-    settings.secrets, settings.warnings = _payload_secrets(options, config)
-    settings.warnings = notes + settings.warnings
+    settings.timezone = check_timezone(options.timezone) if options.timezone else ""
+    settings.secrets, not_given = _payload_secrets(options, config)
+    settings.missing = missing + not_given + env_secrets(config.data)
     return settings
+
+
+def check_timezone(name: str) -> str:
+    """Return the IANA time zone name if it looks like one this machine also knows."""
+    name = name.strip()
+    known = Path("/usr/share/zoneinfo")
+    if not _TZ.match(name) or ".." in name or (known.is_dir() and not (known / name).is_file()):
+        raise OptionError(
+            f'--timezone "{name}" is not a time zone name; use an IANA name such as '
+            "Europe/London, America/New_York or UTC"
+        )
+    return name
 
 
 def _login(options: CustomizeOptions):
@@ -142,6 +168,7 @@ def _public_keys(path: str) -> list[str]:
         raise OptionError(
             f'--ssh-key {path} does not hold OpenSSH public keys (lines like "ssh-ed25519 AAAA... comment")'
         )
+    check_public_keys(keys, path, "--ssh-key")
     return keys
 
 
@@ -162,15 +189,21 @@ def _wifi(options: CustomizeOptions, country: str) -> Wifi | None:
     return Wifi(ssid, psk, country)
 
 
+_GIVEN = {  # the option that carries each file the config names in /etc/appliance
+    "tunnel_key": ("tunnel_key_file", "--tunnel-key", "the tunnel's private key"),
+    "known_hosts": ("known_hosts_file", "--known-hosts", "the bastion's pinned host key"),
+    "ssh_password": ("ssh_password_file", "--ssh-password-file", "the bastion password"),
+    "source_password": ("source_password_file", "--source-password-file", "the database password"),
+    "api_token": ("api_token_file", "--api-token-file", "the data API and actions token"),
+}
+
+
 def _payload_secrets(options: CustomizeOptions, config: BakedConfig):
-    given = {
-        "tunnel_key": (options.tunnel_key_file, "--tunnel-key"),
-        "known_hosts": (options.known_hosts_file, "--known-hosts"),
-        "source_password": (options.source_password_file, "--source-password-file"),
-    }
+    """Return the secret files to carry, and one line per file the config needs but lacks."""
     secrets: dict[str, bytes] = {}
-    warnings: list[str] = []
-    for key, (path, option) in given.items():
+    missing: list[str] = []
+    for key, (attr, option, what) in _GIVEN.items():
+        path = getattr(options, attr)
         name = config.targets.get(key, "")
         if path and not name:
             raise OptionError(
@@ -178,27 +211,22 @@ def _payload_secrets(options: CustomizeOptions, config: BakedConfig):
                 f'it (set {_config_key(key)} = "/etc/appliance/...")'
             )
         if name and not path:
-            warnings.append(
-                f"the config reads /etc/appliance/{name} ({_config_key(key)}), but "
-                f"no {option} was given: put that file on the Pi by hand"
-            )
+            missing.append(f"/etc/appliance/{name} ({_config_key(key)}, {what}): give {option} FILE")
         if path:
-            secrets[name] = _checked(key, read_secret(path, option), path, option)
-    return secrets, warnings
+            secrets[name] = _checked(key, read_secret(path, option), path, option, config)
+    return secrets, missing
 
 
 def _config_key(key: str) -> str:
-    return {
-        "tunnel_key": "ssh.key_file",
-        "known_hosts": "ssh.known_hosts",
-        "source_password": "source.password_file",
-    }[key]
+    section, name = SECRET_KEYS[key]
+    return f"{section}.{name}"
 
 
-def _checked(key: str, data: bytes, path: str, option: str) -> bytes:
-    if key == "tunnel_key" and not data.lstrip().startswith(b"-----BEGIN"):
-        raise OptionError(
-            f"{option} {path} is not a private key file (it should start with "
-            '"-----BEGIN OPENSSH PRIVATE KEY-----"; the .pub goes to the bastion)'
-        )
+def _checked(key: str, data: bytes, path: str, option: str, config: BakedConfig) -> bytes:
+    """Return the file's bytes once they parse as what the Pi will use them for."""
+    if key == "tunnel_key":
+        check_private_key(data, path, option)
+    elif key == "known_hosts":
+        ssh = config.data.get("ssh") or {}
+        check_known_hosts(data, path, option, str(ssh.get("host", "")), int(ssh.get("port", 22)))
     return data

@@ -162,3 +162,11 @@ def test_unknown_platform_override_is_explained(monkeypatch):
     monkeypatch.setenv("APPLIANCE_FLASH_PLATFORM", "windows")
     result = _run("--list")
     assert result.exit_code == 1 and "use darwin or linux" in result.output
+
+
+def test_confirmation_names_the_volumes_that_will_be_erased(fake, not_root, images):
+    fake.darwin("sd-slot")
+    result = _run("--image", str(images["raw"]), "--device", "disk4", input="n\n")
+    assert result.exit_code == 1
+    assert "its volume(s), erased too: bootfs" in result.output
+    assert fake.mutating() == []

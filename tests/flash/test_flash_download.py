@@ -160,3 +160,30 @@ def test_flash_os_dry_run_downloads_nothing(server, tmp_path):
     assert result.exit_code == 0, result.output
     assert "download http://127.0.0.1" in result.output and "check its published SHA-256" in result.output
     assert "/pi.img.xz" not in hits
+
+
+def test_an_unverifiable_certificate_says_install_certificates_not_check_the_network(tmp_path):
+    """python.org's Python on macOS ships no CA certificates: the real TLS failure, on loopback."""
+    import ssl
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(tmp_path)))
+    httpd.hits = {}
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(DownloadError) as failed:
+            download.fetch_list(f"https://127.0.0.1:{httpd.server_address[1]}/list.json")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "Install Certificates.command" in str(failed.value)
+    assert "check the network" not in str(failed.value)

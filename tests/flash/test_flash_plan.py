@@ -21,12 +21,12 @@ def test_dry_run_macos_prints_unmount_write_verify_eject_and_touches_nothing(fak
     assert result.exit_code == 0, result.output
     out = result.output
     order = [
-        "sudo diskutil unmountDisk /dev/disk2",
+        "diskutil unmountDisk force /dev/disk2",
         "opener.py rw /dev/rdisk2",
         "write 3.2 MB (xz, decompressed while writing, pi.img.xz) to /dev/rdisk2 in 1 MiB blocks",
         "the last padded to 512 bytes",
         "read back 3.2 MB from /dev/rdisk2 and compare SHA-256",
-        "sudo diskutil eject /dev/disk2",
+        "diskutil eject /dev/disk2",
     ]
     positions = [out.index(line) for line in order]
     assert positions == sorted(positions)

@@ -64,8 +64,8 @@ def test_fix_readonly_shares_the_card_writes_and_removes_the_share(fake, not_roo
     assert result.exit_code == 0, result.output
     steps = fake.mutating()
     share = steps.index("sudo sharing -a /Volumes/bootfs")
-    unmount = steps.index("sudo diskutil unmountDisk /dev/disk4")
-    eject = steps.index("sudo diskutil eject /dev/disk4")
+    unmount = steps.index("diskutil unmountDisk force /dev/disk4")
+    eject = steps.index("diskutil eject /dev/disk4")
     unshare = steps.index("sudo sharing -r bootfs")
     assert share < unmount < eject < unshare
     assert not (fake.state / "shared").exists()

@@ -115,3 +115,24 @@ def test_check_fits_refuses_an_image_larger_than_the_card():
     with pytest.raises(UnsafeTargetError, match="does not fit"):
         safety.check_fits(_disk("disk4", size=4 * 10**9), 5 * 10**9)
     safety.check_fits(_disk("disk4", size=4 * 10**9), None)  # unknown size: checked while writing
+
+
+def test_a_mounted_disk_image_is_refused_even_when_it_claims_to_be_physical():
+    import plistlib
+
+    from flash_support import FIXTURES
+
+    from appliance.flash import drives_darwin
+
+    info = plistlib.loads((FIXTURES / "macos/diskutil-info-disk2-usb-stick.plist").read_bytes())
+    info.update(BusProtocol="Disk Image", VirtualOrPhysical="Physical")  # as hdiutil attach shows it
+    (drive,) = _judged(drives_darwin.drive_from_info(info, ["/Volumes/Installer"]))
+    assert not drive.target and "disk image" in drive.why
+
+
+def test_a_time_machine_destination_is_refused():
+    backup = _disk("disk3", mountpoints=["/Volumes/.timemachine/ABCD/2025-01-01-120000.backup"])
+    (drive,) = _judged(backup)
+    assert not drive.target and "Time Machine" in drive.why
+    with pytest.raises(UnsafeTargetError, match="Time Machine"):
+        safety.choose([drive], "disk3")

@@ -65,3 +65,15 @@ def test_no_python_says_exactly_how_to_get_one(tmp_path):
     done = _which(tmp_path, ("python3", 8))
     assert done.returncode == 1
     assert "xcode-select --install" in done.stderr and "brew install python@3.12" in done.stderr
+
+
+def test_flash_requirements_match_the_flash_extra():
+    """scripts/flash-sd installs appliance/flash/requirements.txt; pyproject's [flash] says the same."""
+    import tomllib
+
+    root = HERE.parents[1]
+    lines = (root / "appliance/flash/requirements.txt").read_text().splitlines()
+    wanted = {line.split("#")[0].replace(" ", "") for line in lines if line.split("#")[0].strip()}
+    extra = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["flash"]
+    assert wanted == {e.replace(" ", "") for e in extra}
+    assert "libpass>=1.9" in wanted and any(w.startswith("tomli") for w in wanted)

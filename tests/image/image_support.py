@@ -261,6 +261,7 @@ def full_options(secrets):
         ssh_key_file=str(secrets.pubkey),
         password_file=str(secrets.password_file),
         hostname="appliance-site1",
+        timezone="Europe/London",
         wifi_ssid='Shop "Floor": 2.4',
         wifi_country="gb",
         wifi_password_file=str(secrets.wifi_password_file),

@@ -96,37 +96,24 @@ def test_cli_every_option_has_help():
             assert param.help, param.name
 
 
-def test_cli_options_are_reusable_by_flash(secrets):
-    import click
+def test_cli_flash_and_customize_take_the_same_customization_options():
+    from appliance.flash.cli import flash
 
-    from appliance.image.cli import customize_options, options_from
+    def names(command) -> set:
+        return {o for p in command.params for o in p.opts if p.param_type_name == "option"}
 
-    seen = {}
+    shared = names(image.commands["customize"]) - {"--json"}
+    assert shared <= names(flash)
+    for flag in ("--timezone", "--api-token-file", "--allow-incomplete", "--tunnel-key", "--known-hosts"):
+        assert flag in shared
 
-    @click.command()
-    @customize_options
-    def flash(**params):
-        seen["options"] = options_from(params)
 
-    result = CliRunner().invoke(
-        flash,
-        [
-            "--user",
-            "admin",
-            "--ssh-key",
-            str(secrets.pubkey),
-            "--wifi-country",
-            "fr",
-            "--format",
-            "cloud-init",
-        ],
-    )
+def test_cli_customize_says_done_only_for_a_complete_card(bookworm, secrets):
+    result = CliRunner().invoke(image, args_for(bookworm.path, secrets))
     assert result.exit_code == 0, result.output
-    options = seen["options"]
-    assert (options.user, options.ssh_key_file, options.wifi_country, options.format) == (
-        "admin",
-        str(secrets.pubkey),
-        "fr",
-        "cloud-init",
-    )
-    assert options.password_file == "" and options.tunnel_key_file == ""
+    assert f"Done: {bookworm.path} boots into a working appliance." in result.output
+    short = args_for(bookworm.path, secrets)[:-2] + ["--allow-incomplete"]  # no database password
+    result = CliRunner().invoke(image, short)
+    assert result.exit_code == 0, result.output
+    assert "Done" not in result.output and "INCOMPLETE" in result.output
+    assert "--source-password-file FILE" in result.output

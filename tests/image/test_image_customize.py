@@ -15,7 +15,7 @@ import yaml
 from image_support import CMDLINE, CONFIG_TXT, REPO
 
 from appliance.image import customize_target
-from appliance.image.errors import ImageError
+from appliance.image.errors import ImageError, IncompleteCardError
 
 CMDLINE_WORDS = CMDLINE.decode().split()
 
@@ -120,6 +120,7 @@ def test_customize_bookworm_settings_for_firstrun(bookworm, secrets, full_option
         "APPLIANCE_WIFI_SSID",
         "APPLIANCE_WIFI_PSK",
         "APPLIANCE_WIFI_COUNTRY",
+        "APPLIANCE_TIMEZONE",
     ]
     env = sourced(bookworm.mtype("appliance/firstrun.env"), tmp_path, names)
     assert env["APPLIANCE_USER"] == "admin"
@@ -127,6 +128,7 @@ def test_customize_bookworm_settings_for_firstrun(bookworm, secrets, full_option
     assert env["APPLIANCE_SSH_KEYS"] == secrets.pubkey.read_text().strip()
     assert env["APPLIANCE_WIFI_SSID"] == 'Shop "Floor": 2.4'
     assert env["APPLIANCE_WIFI_COUNTRY"] == "GB"
+    assert env["APPLIANCE_TIMEZONE"] == "Europe/London"
     assert env["APPLIANCE_WIFI_PSK"] == openssl_psk('Shop "Floor": 2.4', secrets.wifi_password)
     assert_hash_verifies(env["APPLIANCE_PASSWORD_HASH"], secrets.password)
 
@@ -162,7 +164,7 @@ def test_customize_trixie_writes_cloud_init_seeds(trixie, secrets, full_options,
     user_data = trixie.mtype("user-data")
     assert user_data.startswith(b"#cloud-config\n")
     doc = yaml.safe_load(user_data)
-    assert doc["hostname"] == "appliance-site1"
+    assert doc["hostname"] == "appliance-site1" and doc["timezone"] == "Europe/London"
     assert doc["user"]["name"] == "admin" and doc["user"]["lock_passwd"] is False
     assert doc["user"]["ssh_authorized_keys"] == [secrets.pubkey.read_text().strip()]
     assert_hash_verifies(doc["user"]["passwd"], secrets.password)
@@ -220,8 +222,14 @@ def test_customize_network_config_renders_with_netplan(trixie, secrets, full_opt
 def test_customize_without_a_login(image_cache, tmp_path, secrets, full_options, seeds):
     image = image_cache(tmp_path, 32, seeds=seeds)
     options = dataclasses.replace(full_options, user="", ssh_key_file="", password_file="")
+    with pytest.raises(IncompleteCardError, match="--user NAME") as refused:
+        customize_target(str(image.path), str(secrets.config), options)
+    assert "nothing was written" in str(refused.value) and "--tunnel-key" not in str(refused.value)
+    assert "appliance" not in image.mdir()
+    options.allow_incomplete = True
     report = customize_target(str(image.path), str(secrets.config), options)
-    assert any("no login user" in w for w in report.warnings)
+    assert not report.complete and len(report.missing) == 1 and "a login" in report.missing[0]
+    assert "INCOMPLETE" in "\n".join(report.lines())
     if seeds:
         doc = yaml.safe_load(image.mtype("user-data"))
         assert "user" not in doc and doc["runcmd"] == [
@@ -282,7 +290,7 @@ def test_customize_twice_leaves_one_copy_of_everything(bookworm, secrets, full_o
     back = dataclasses.replace(full_options, format="firstrun")
     customize_target(str(bookworm.path), str(secrets.config), back)
     assert "USER-D" not in bookworm.mdir().upper()
-    again = dataclasses.replace(full_options, source_password_file="")
+    again = dataclasses.replace(full_options, source_password_file="", allow_incomplete=True)
     report = customize_target(str(bookworm.path), str(secrets.config), again)
     assert report.format == "firstrun"
     words = one_line(bookworm.mtype("cmdline.txt"))
@@ -294,7 +302,10 @@ def test_customize_twice_leaves_one_copy_of_everything(bookworm, secrets, full_o
     ]
     assert bookworm.mtype("config.txt").count(b"dtparam=i2c_arm=on") == 1
     assert report.removed == ["appliance/source.password"]
-    assert any("source.password" in w and "by hand" in w for w in report.warnings)
+    assert report.missing == [
+        "/etc/appliance/source.password (source.password_file, the database password): "
+        "give --source-password-file FILE"
+    ]
     assert "source.password" not in bookworm.mdir("/appliance")
     assert bookworm.mdir("/").upper().count("CMDLINE") == 1
     bookworm.fsck(tmp_path)

@@ -4,7 +4,8 @@ Replays captured output and records every call (one tab-separated line each) to 
 Usage: fake.py COMMAND ARGS... (the test's PATH holds one wrapper per command).
 Environment: FAKE_LOG, FAKE_DISKUTIL (a folder: one file per argument line, "/" as "%2F"),
 FAKE_LSBLK (JSON file), FAKE_DEV (where /dev/NAME of a fake disk lives), FAKE_STATE (markers:
-shared, fail-*, refuse-*). Only os and sys are imported up front: the tests call this often.
+shared, fail-*, user-* (fails unless through sudo), refuse-*). Only os and sys are imported
+up front: the tests call this often.
 """
 
 import os
@@ -30,7 +31,8 @@ def dev(path):
 
 def diskutil(args):
     if args and args[0] in ("unmountDisk", "eject", "mountDisk"):
-        if os.path.exists(state("fail-" + args[0])):
+        as_user = os.environ.get("FAKE_VIA_SUDO") != "1"
+        if os.path.exists(state("fail-" + args[0])) or (as_user and os.path.exists(state("user-" + args[0]))):
             sys.stderr.write(f"Failed to {args[0]} {args[-1]}: Resource busy\n")
             return 1
         print(f"{args[0]} of {args[-1]} was successful")
