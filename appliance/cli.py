@@ -64,13 +64,20 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """Edge replica appliance: a local copy of a production read replica, with lights."""
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_mod.config_path(config_path)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     for noisy in ("paramiko", "sshtunnel", "waitress"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _OneLineFormatter(logging.Formatter):
+    """One log record, one line: control characters from source names cannot forge lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        from .health.text import printable
+
+        return printable(super().formatMessage(record)).replace("\n", "\\n")
 
 
 def _duration(text: str, option: str) -> float:
@@ -264,6 +271,150 @@ def schema_accept(table: str | None) -> None:
         click.echo(f"accepted: {table or 'all drift'}; the agent applies it on its next pass")
     else:
         click.echo("nothing to accept")
+
+
+@schema.command("lint")
+@click.argument("table", required=False)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="markdown is meant to be sent to the source team as it is.",
+)
+def schema_lint(table: str | None, fmt: str) -> None:
+    """The readiness report of TABLE (any source table) or of every configured table.
+
+    Exit code 0 no findings, 1 findings, 3 cannot check.
+    """
+    from .clock import iso, utcnow
+    from .schema import lint_report
+    from .schema.lint import lint
+    from .sync.catalog import qualified, table_facts
+    from .sync.link import SourceLink
+
+    try:
+        cfg = load_config()
+        names = [table] if table else [t.name for t in cfg.tables]
+        configured = {n: t for t in cfg.tables for n in (t.name, t.replica_name)}
+        with SourceLink(cfg) as link:
+            source = link.source()
+            facts = [
+                table_facts(source, configured[n].name if n in configured else qualified(n)) for n in names
+            ]
+    except ApplianceError as e:
+        click.echo(f"Error: cannot check: {e}", err=True)
+        sys.exit(3)
+    reports = [lint(f, configured.get(f.name), checked_at=iso(utcnow())) for f in facts]
+    for r in reports:
+        try:
+            lint_report.save(cfg.state_dir, r)  # the status page shows the last report
+        except OSError as e:
+            click.echo(f"warning: could not keep the report for the status page: {e}", err=True)
+    click.echo(lint_report.render(reports, fmt, f"{cfg.source.database}"))
+    if any(not r.exists for r in reports):
+        sys.exit(3)
+    sys.exit(1 if any(r.findings for r in reports) else 0)
+
+
+@main.command("announce")
+@click.argument("table", required=False)
+@click.option("--change", help='What ships, e.g. "add column channel text" (see the README for the forms).')
+@click.option("--on", "on_day", metavar="DATE", help="The day it ships, e.g. 2026-12-10.")
+@click.option("--note", default="", help="Anything the site should know.")
+@click.option(
+    "--auto-accept", is_flag=True, help="Accept it by itself when it arrives (never a breaking change)."
+)
+@click.option("--list", "listing", is_flag=True, help="List the announced changes.")
+def announce_cmd(
+    table: str | None, change: str | None, on_day: str | None, note: str, auto_accept: bool, listing: bool
+) -> None:
+    """Announce a schema change of TABLE before it ships: its drift is then expected, not an alarm."""
+    from datetime import date
+
+    from .clock import utcnow
+    from .health import announce
+    from .health.store import StateStore
+
+    cfg = load_config()
+    if listing:
+        with StateStore(cfg.state_dir, readonly=True) as store:
+            known = announce.announcements(cfg, store)
+        for a in known:
+            click.echo(f"{a['on']}  {a['table']}: {a['change']}" + (f" ({a['note']})" if a["note"] else ""))
+        if not known:
+            click.echo("no changes announced")
+        return
+    if not (table and change and on_day):
+        raise click.UsageError("give TABLE, --change and --on (or --list)")
+    try:
+        day = date.fromisoformat(on_day)
+    except ValueError:
+        raise click.BadParameter(f"{on_day!r} is not a date like 2026-12-10", param_hint="--on") from None
+    name = _tables(cfg, table)[0].name
+    with StateStore(cfg.state_dir) as store:
+        entry = announce.announce(cfg, store, name, change, day, note, "cli", utcnow(), auto_accept)
+    click.echo(f"announced: {entry['table']}: {entry['change']} on {entry['on']}")
+
+
+@main.group(cls=_Group)
+def maintenance() -> None:
+    """Planned maintenance: start a window now, end it, list what is planned."""
+
+
+@maintenance.command("start")
+@click.option("--for", "length", metavar="DURATION", required=True, help='How long, e.g. "2h".')
+@click.option("--reason", default="", help="What is done (the page, the OLED and notifications show it).")
+def maintenance_start(length: str, reason: str) -> None:
+    """Start a maintenance window now: a source that goes down meanwhile is expected."""
+    from .clock import local_time, utcnow
+    from .health.maintenance import start_now
+    from .health.status import update
+    from .health.store import StateStore
+
+    seconds = _duration(length, "--for")
+    if not 60 <= seconds <= 7 * 86400:
+        raise click.BadParameter("a window lasts between 1m and 7d", param_hint="--for")
+    cfg = load_config()
+    now = utcnow()
+    with StateStore(cfg.state_dir) as store:
+        window = start_now(cfg, store, seconds, reason, now, by="cli")
+        update(cfg, store)
+    click.echo(f"maintenance until {local_time(window.end, now)}: {window.reason}")
+
+
+@maintenance.command("end")
+def maintenance_end() -> None:
+    """End the window started with `maintenance start`; a source still down is an outage at once."""
+    from .health.maintenance import end_now
+    from .health.status import update
+    from .health.store import StateStore
+
+    cfg = load_config()
+    with StateStore(cfg.state_dir) as store:
+        ended = end_now(store, by="cli")
+        update(cfg, store)
+    click.echo("maintenance ended" if ended else "no maintenance was started by hand")
+
+
+@maintenance.command("list")
+def maintenance_list() -> None:
+    """List the current and the coming windows (the config's and the one started by hand)."""
+    from .clock import local_time, utcnow
+    from .health.maintenance import windows
+    from .health.store import StateStore
+
+    cfg = load_config()
+    now = utcnow()
+    with StateStore(cfg.state_dir, readonly=True) as store:
+        found = [w for w in windows(cfg, store, now) if w.end > now]
+    for w in found:
+        when = "now" if w.start <= now else local_time(w.start, now, seconds=False)
+        scope = ", ".join(w.tables) or "all tables"
+        click.echo(f"{when} until {local_time(w.end, now, seconds=False)} ({scope}, {w.by}): {w.reason}")
+    if not found:
+        click.echo("no maintenance planned")
 
 
 @main.command()

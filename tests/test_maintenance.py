@@ -195,4 +195,6 @@ def test_maintenance_notifications_say_started_and_ended_not_outage():
     assert headline("pi", "ok", "maintenance", "All 2 tables are up to date.") == (
         "pi: maintenance ended, now OK. All 2 tables are up to date."
     )
-    assert headline("pi", "outage", "maintenance", "Database unreachable: refused").startswith("pi: OUTAGE - ")
+    assert headline("pi", "outage", "maintenance", "Database unreachable: refused").startswith(
+        "pi: OUTAGE - "
+    )

@@ -148,3 +148,26 @@ def test_text_no_command_prints_a_traceback_on_bad_arguments(good, args):
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+
+
+def test_text_control_characters_from_the_source_never_reach_the_terminal():
+    hostile = "public.\x1b[2J\x1b[31mevil\r\nFAKE: all ok\x00"
+    doc = _doc(reason=f"{hostile}: statement timeout")
+    doc["tables"][0]["name"] = hostile
+    text = render(doc, now=NOW, tz=UTC, color=True)
+    assert "\x1b[2J" not in text and "\r" not in text and "\x00" not in text
+    assert "\\x1b[2J" in text and "\\r\\nFAKE: all ok" in text
+    assert not any(line.startswith("FAKE") for line in text.splitlines())
+    assert "\x1b[31m" in text.splitlines()[0]  # our own colour still works on a terminal
+
+
+def test_text_log_lines_from_the_cli_stay_one_line_each():
+    import logging
+
+    from appliance.cli import _OneLineFormatter
+
+    record = logging.LogRecord(
+        "appliance.sync", logging.WARNING, "x", 1, "table %s failed", ("a\nFAKE\x1b[2J",), None
+    )
+    line = _OneLineFormatter("%(levelname)s %(message)s").format(record)
+    assert line == "WARNING table a\\nFAKE\\x1b[2J failed"

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 
 from flask import Flask, Response, render_template
 
-from ..clock import format_duration, parse_iso
+from ..clock import age, format_duration, local_time, parse_iso
 from ..config import Config
 from ..errors import ApplianceError, SecretError
 from ..secrets import read_secret
-from . import actions, views
+from . import actions, announcements, browse, data, data_fast, views
 from .cache import RenderCache
+from .hosts import allowed_hosts, host_ok, origin_ok
+from .reading import lan_ip
 from .site import Site
 
 # Defence in depth behind Jinja's escaping: even injected markup could run no script.
@@ -34,16 +36,23 @@ def create_app(config: Config) -> Flask:
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict", MAX_CONTENT_LENGTH=64 * 1024
     )
-    app.extensions["appliance"] = Site(config, RenderCache(config.state_dir), _password(config))
+    app.extensions["appliance"] = Site(
+        config, RenderCache(config.state_dir), _password(config), allowed_hosts(config, lan_ip)
+    )
     app.add_template_filter(_when, "when")
     app.add_template_filter(_ago, "ago")
     app.add_template_filter(_duration, "duration")
 
     app.register_blueprint(views.bp)
     app.register_blueprint(actions.bp)
+    app.register_blueprint(data.bp)
+    app.register_blueprint(announcements.bp)
+    app.register_blueprint(browse.bp)
     # The server finds the hot pages' fast path here: app.wsgi_app is a FastPath.
     # Flask documents wrapping wsgi_app this way; mypy refuses any assignment to a method.
-    app.wsgi_app = FastPath(app.wsgi_app, app.extensions["appliance"], views.HOT)  # type: ignore[method-assign]
+    # Inside it, the data API's JSON pages skip Flask's dispatch too (data_fast).
+    inner = data_fast.DataPath(app.wsgi_app, app.extensions["appliance"])
+    app.wsgi_app = FastPath(inner, app.extensions["appliance"], views.HOT)  # type: ignore[method-assign]
     app.after_request(_secure)
     app.register_error_handler(404, _error_page)
     app.register_error_handler(405, _error_page)
@@ -89,6 +98,19 @@ class FastPath:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
+        refusal = _misdirected(environ, method, self.site.hosts)
+        if refusal is not None:
+            status, text = refusal
+            refused = text.encode()
+            start_response(
+                status,
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(refused))),
+                    *_HEADERS.items(),
+                ],
+            )
+            return [refused]
         route = self.route(method, environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", ""))
         body = self.ready(route) if route else None
         if route is None or body is None:
@@ -103,6 +125,23 @@ class FastPath:
             ],
         )
         return [b""] if method == "HEAD" else [body]
+
+
+def _misdirected(environ: dict, method: str, hosts: frozenset[str]) -> tuple[str, str] | None:
+    """Return (status, text) refusing a request for a foreign host name or origin, or None.
+
+    A request without ``Host`` (HTTP/1.0 scripts) passes: browsers always send one.
+    """
+    host = environ.get("HTTP_HOST")
+    if host is not None and not host_ok(host, hosts):
+        return (
+            "400 Bad Request",
+            "This status page answers only to this appliance's own names and addresses. If this "
+            "name is one of them, add it to [web] allowed_hosts.\n",
+        )
+    if method == "POST" and not origin_ok(environ.get("HTTP_ORIGIN"), hosts):
+        return "403 Forbidden", "Refused: this form was sent from a page of another site.\n"
+    return None
 
 
 def _secure(response: Response) -> Response:
@@ -126,18 +165,15 @@ def _unavailable(error: ApplianceError) -> tuple[str, int]:
 
 
 def _when(value: str | datetime | None) -> str:
-    """Return "2025-11-23 14:02:05 UTC" for an ISO time, "never" for None."""
-    dt = value.astimezone(UTC) if isinstance(value, datetime) else parse_iso(value)
-    return f"{dt:%Y-%m-%d %H:%M:%S} UTC" if dt else "never"
+    """Return a stored time by the one rule (``clock.local_time``): "14:02:05 UTC", "never"."""
+    dt = value if isinstance(value, datetime) else parse_iso(value)
+    return local_time(dt, datetime.now(UTC)) if dt else "never"
 
 
 def _ago(text: str | None, now: datetime) -> str:
     """Return "5m ago" for an ISO time, relative to ``now``."""
     dt = parse_iso(text)
-    if dt is None:
-        return ""
-    seconds = (now - dt).total_seconds()
-    return f"{format_duration(seconds)} ago" if seconds >= 0 else "just now"
+    return age(dt, now) if dt else ""
 
 
 def _duration(seconds: float | None) -> str:

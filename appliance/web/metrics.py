@@ -66,6 +66,13 @@ class _Collector:
             rows.add_metric(name, int(record.get("rows_synced_total") or 0))
             drift.add_metric(name, len(t["drift"]))
         yield from (last, lag, rows, drift)
+        # Round trips set the pace over a distant link: the agent counts its statements
+        # and leaves the total in the state store (web never imports sync).
+        yield CounterMetricFamily(
+            "appliance_source_statements",
+            "Statements sent to the source database, in total.",
+            value=int(self.snap.source.get("statements_total") or 0),
+        )
 
 
 def exposition(snap: Snapshot) -> bytes:

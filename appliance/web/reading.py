@@ -22,6 +22,7 @@ from ..errors import StateError
 from ..health import status as health
 from ..health.store import RUNS_KEPT, StateStore
 from .history import Passes
+from .redact import redacted, redactor
 
 EVENTS_ON_PAGE = 20  # the overview's share of the event log; older ones are paged
 EVENT_PAGE = 50  # events per page of /events
@@ -58,28 +59,30 @@ def reading(config: Config) -> Iterator[StateStore]:
 
 
 def read_snapshot(config: Config) -> Snapshot:
-    """Return the status document (exactly ``appliance status --json``) and its context."""
+    """Return the status document (``appliance status --json`` with the names, users, paths
+    and pids of ``redact`` left out: reading is open to the LAN) and its context."""
+    redact = redactor(config)
     with reading(config) as store:
         status = health.current_status(config)
         return Snapshot(
             now=utcnow(),
-            status=status,
-            source=store.get("source", {}),
+            status=redacted(status, redact),
+            source=redacted(store.get("source", {}), redact),
             records=store.tables(),
-            events=store.events(EVENTS_ON_PAGE),
+            events=redacted(store.events(EVENTS_ON_PAGE), redact),
         )
 
 
 def events_before(config: Config, before: int | None, limit: int = EVENT_PAGE) -> list[dict]:
     """Return one keyset page of the event log, newest first (cost independent of its length)."""
     with reading(config) as store:
-        return store.events(limit, before)
+        return redacted(store.events(limit, before), redactor(config))
 
 
 def read_table(config: Config, name: str) -> tuple[dict | None, list[dict]]:
     """Return the table's accepted contract (or None) and the recent sync passes."""
     with reading(config) as store:
-        return _contract(config, store, name), store.runs(10)
+        return _contract(config, store, name), redacted(store.runs(10), redactor(config))
 
 
 def _contract(config: Config, store: StateStore, name: str) -> dict | None:

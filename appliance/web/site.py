@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app
 
 from ..config import Config
 from .cache import RenderCache
 from .reading import Snapshot, read_snapshot
+from .throttle import Throttle
 
 
 @dataclass
@@ -18,6 +19,8 @@ class Site:
     config: Config
     cache: RenderCache
     password: str | None  # [web] api_token: when set, actions need it
+    hosts: frozenset[str] = frozenset()  # the Host names this page answers to (hosts.py)
+    throttle: Throttle = field(default_factory=Throttle)  # wrong tokens per client
 
     def snapshot(self) -> Snapshot:
         """Return this generation's reading of the state store."""

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from flask import Blueprint, Response, abort, render_template, request
 
 from ..errors import ApplianceError, ConfigError
-from . import advice, history
+from ..schema import lint_report
+from . import advice, data_access, history
 from .metrics import CONTENT_TYPE, exposition
 from .reading import EVENT_PAGE, EVENTS_ON_PAGE, events_before, history_inputs, hostname, lan_ip, read_table
 from .site import Site, site
@@ -132,6 +133,9 @@ def table(name: str) -> Response:
             checks=checks,
             runs=runs,
             cells=_bars(s)[t.name],
+            data_api=data_access.posture(s.password, s.config.web.data_api_open),
+            data_words=data_access.WORDS,
+            lint=lint_report.load(s.config.state_dir, t.name),
         )
 
     return Response(s.cache.get(("table", t.name), make, stale_ok=True), mimetype="text/html")
@@ -141,7 +145,7 @@ def table(name: str) -> Response:
 def events() -> Response:
     """The event log, newest first, keyset-paged with ``?before=ID``."""
     raw = request.args.get("before", "")
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # SQLite integers are 64-bit
         abort(400, description="before must be an event number.")
     s = site()
     page = events_before(s.config, int(raw) if raw else None)

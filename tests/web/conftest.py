@@ -42,7 +42,14 @@ def _secret_file(path: Path, text: str) -> str:
 def make_config(tmp_path) -> Callable[..., Config]:
     """Return a function writing appliance.toml (with secrets configured) and loading it."""
 
-    def make(*, tables: list[dict] | None = None, password: bool = False, hostile: bool = False) -> Config:
+    def make(
+        *,
+        tables: list[dict] | None = None,
+        password: bool = False,
+        hostile: bool = False,
+        actions_open: bool = False,
+        web: dict | None = None,
+    ) -> Config:
         sections = {
             "appliance": {"state_dir": str(tmp_path / "state")},
             "ssh": {
@@ -59,7 +66,7 @@ def make_config(tmp_path) -> Callable[..., Config]:
             },
             "sync": {"interval": "30s", "warn_lag": "10m", "max_lag": "1h"},
             "notify": {"webhook_url": "https://hooks.example.com/services/T0/B0/" + SECRETS["webhook_token"]},
-            "web": {"host": "127.0.0.1", "port": 8080},
+            "web": {"host": "127.0.0.1", "port": 8080, "actions_open": actions_open, **(web or {})},
         }
         if password:
             sections["web"]["api_token_file"] = _secret_file(
@@ -84,7 +91,8 @@ def make_config(tmp_path) -> Callable[..., Config]:
 
 @pytest.fixture
 def config(make_config) -> Config:
-    return make_config()
+    """A trusted-LAN config: actions open without a token (the forms' CSRF rules still apply)."""
+    return make_config(actions_open=True)
 
 
 @pytest.fixture

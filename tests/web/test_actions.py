@@ -187,3 +187,171 @@ def test_actions_accept_unknown_table_is_404(config, client):
 def test_actions_need_post(client):
     assert client.put("/actions/ack").status_code == 405
     assert client.delete("/actions/accept/public.orders").status_code == 405
+
+
+# -- who may act: closed without a token, actions_open on a trusted LAN, never a stranger --
+
+
+def test_actions_are_closed_without_a_token_by_default(make_config):
+    config = make_config()  # neither a token nor actions_open
+    client = create_app(config).test_client()
+    fill(config, "outage")
+    page = client.get("/actions/ack").text
+    assert "Not from this page:" in page and "api_token_file" in page and "actions_open" in page
+    assert '<form method="post"' not in page
+    with client.session_transaction() as session:  # even with a valid form token
+        session["nonce"] = "n"
+    refused = client.post("/actions/ack", data={"csrf": "x"})
+    assert refused.status_code == 403 and "need a token" in refused.text
+    assert _acks(config) == []
+
+
+def _breaking_drift(config) -> None:
+    fill(config, "ok")
+    with StateStore(config.state_dir) as store:
+        store.put(
+            "drift:public.orders",
+            [
+                {
+                    "kind": "column_dropped",
+                    "column": "total",
+                    "breaking": True,
+                    "detail": 'column "total" was dropped',
+                }
+            ],
+        )
+        store.put("live:public.orders", {"table": "public.orders", "columns": [], "primary_key": ["id"]})
+
+
+def test_actions_open_lan_may_acknowledge_but_never_accept_a_breaking_change(config, client):
+    _breaking_drift(config)
+    page = client.get("/actions/accept/public.orders").text
+    assert "always needs the token" in page and '<form method="post"' not in page
+    refused = client.post("/actions/accept/public.orders", data={"csrf": "whatever"})
+    assert refused.status_code == 403 and "always needs the token" in refused.text
+    assert client.post("/actions/accept", data={"csrf": "whatever"}).status_code == 403
+    assert _stored(config, "drift:public.orders") != [] and _events(config, "accept") == []
+
+
+def test_actions_a_breaking_change_is_accepted_with_the_token(guarded):
+    config, client = guarded
+    _breaking_drift(config)
+    response = client.post("/actions/accept/public.orders", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 303 and _stored(config, "drift:public.orders") == []
+
+
+def test_actions_wrong_tokens_are_throttled_per_client(guarded):
+    from appliance.web.throttle import LIMIT, WINDOW, Throttle
+
+    config, client = guarded
+    fill(config, "outage")
+    now = [1000.0]
+    client.application.extensions["appliance"].throttle = Throttle(clock=lambda: now[0])
+    for _ in range(LIMIT):
+        assert client.post("/actions/ack", headers={"Authorization": "Bearer guess"}).status_code == 403
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    blocked = client.post("/actions/ack", headers=right)
+    assert blocked.status_code == 429 and "Wait 60 s" in blocked.text and _acks(config) == []
+    other = client.post("/actions/ack", headers=right, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 303  # another client is not held up by the guesser
+    now[0] += WINDOW + 1
+    fill(config, "outage")
+    assert client.post("/actions/ack", headers=right).status_code == 303
+
+
+@pytest.mark.parametrize("path", ["/", "/api/status", "/metrics", "/actions/ack", "/tables/public.orders"])
+def test_actions_foreign_host_names_are_refused_before_any_view(config, client, path):
+    fill(config, "outage")
+    response = client.get(path, headers={"Host": "rebind.attacker.example"})
+    assert response.status_code == 400 and "allowed_hosts" in response.text
+    assert client.get(path, headers={"Host": "localhost:8080"}).status_code == 200
+
+
+def test_actions_post_from_another_origin_is_refused(config, client):
+    fill(config, "outage")
+    csrf = _csrf(client, "/actions/ack")
+    evil = client.post(
+        "/actions/ack", data={"csrf": csrf}, headers={"Origin": "http://rebind.attacker.example"}
+    )
+    assert evil.status_code == 403 and _acks(config) == []
+    same = client.post("/actions/ack", data={"csrf": csrf}, headers={"Origin": "http://localhost:8080"})
+    assert same.status_code == 303 and _acks(config) == ["outage acknowledged by web"]
+
+
+def test_actions_allowed_hosts_replaces_the_defaults(make_config):
+    config = make_config(actions_open=True, web={"allowed_hosts": ["pi.example.lan"]})
+    client = create_app(config).test_client()
+    fill(config, "ok")
+    assert client.get("/", headers={"Host": "pi.example.lan:8080"}).status_code == 200
+    assert client.get("/", headers={"Host": "localhost"}).status_code == 400
+
+
+def test_actions_maintenance_started_and_ended_from_the_page(config, client):
+    fill(config, "ok")
+    page = client.get("/").text
+    assert "none planned" in page and "Start maintenance" in page
+    csrf = _csrf(client, "/actions/maintenance")
+    started = client.post(
+        "/actions/maintenance", data={"csrf": csrf, "for": "2h", "reason": "<b>upgrade</b>", "do": "start"}
+    )
+    assert started.status_code == 303
+    window = _stored(config, "maintenance")
+    assert window["by"] == "web" and window["reason"] == "<b>upgrade</b>"
+    page = client.get("/").text
+    assert (
+        "Maintenance:</strong>\n  until" in page
+        and escape("<b>upgrade</b>") in page
+        and "<b>upgrade" not in page
+    )
+    ended = client.post(
+        "/actions/maintenance", data={"csrf": _csrf(client, "/actions/maintenance"), "do": "end"}
+    )
+    assert ended.status_code == 303 and _stored(config, "maintenance") is None
+    assert [e for e in _events(config, "maintenance")][0] == "maintenance ended by web"
+
+
+def test_actions_maintenance_length_must_make_sense(config, client):
+    fill(config, "ok")
+    csrf = _csrf(client, "/actions/maintenance")
+    for length in ("1s", "99d", "soon"):
+        assert client.post("/actions/maintenance", data={"csrf": csrf, "for": length}).status_code == 400
+    assert _stored(config, "maintenance") is None
+
+
+def test_actions_maintenance_needs_the_token_unless_actions_are_open(make_config):
+    config = make_config()
+    client = create_app(config).test_client()
+    fill(config, "ok")
+    assert client.post("/actions/maintenance", data={"csrf": "x", "for": "1h"}).status_code == 403
+    assert _stored(config, "maintenance") is None
+
+
+def test_actions_announcements_need_the_token(guarded):
+    config, client = guarded
+    fill(config, "ok")
+    body = {"table": "public.orders", "change": "add column channel text", "on": "2026-12-10", "note": "v2"}
+    assert client.post("/api/announcements", json=body).status_code == 401
+    assert (
+        client.post("/api/announcements", json=body, headers={"Authorization": "Bearer no"}).status_code
+        == 401
+    )
+    made = client.post("/api/announcements", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert made.status_code == 201 and made.json["kinds"] == ["column_added"]
+    listed = client.get("/api/announcements").json["announcements"]
+    assert [(a["table"], a["change"], a["on"]) for a in listed] == [
+        ("public.orders", "add column channel text", "2026-12-10")
+    ]
+    bad = client.post(
+        "/api/announcements",
+        json={**body, "change": "teleport"},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert bad.status_code == 400 and "is not a change" in bad.json["error"]
+    assert "Announced changes" in client.get("/").text
+
+
+def test_actions_announcements_are_closed_without_a_token_even_on_an_open_lan(config, client):
+    response = client.post(
+        "/api/announcements", json={"table": "public.orders", "change": "drop table", "on": "2026-12-10"}
+    )
+    assert response.status_code == 403 and "api_token_file" in response.json["error"]

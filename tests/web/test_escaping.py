@@ -147,3 +147,10 @@ def test_escaping_metrics_labels_are_quoted(hostile):
     _, client = hostile
     text = client.get("/metrics").text
     assert 'table="public.<script>alert(\\"t\\")</script>\'q"' in text
+
+
+@pytest.mark.parametrize("before", ["9" * 40, "١٢", "-1", "1e9", "%00"])
+def test_escaping_events_before_anything_is_a_400_never_a_500(config, client, before):
+    fill(config, "ok")
+    response = client.get(f"/events?before={before}")
+    assert response.status_code == 400 and "event number" in response.text

@@ -1,0 +1,271 @@
+"""Benchmark: the data API against datasette and ``sqlite3 -csv`` on the same SQLite file.
+
+A replica built in the agent's own format (``appliance.sync.replica``) with a 1,000,000-row
+and a 100,000-row table of 8 mixed columns (integer key, text, exact numeric as text,
+status code, timestamp, JSON, real, nullable text).
+
+- ``/api/data/orders.json?_size=100`` on the real server (``PageServer``: waitress, the
+  ``appliance web`` process) loaded by wrk with 50 connections: p50, p99 and requests/s,
+  against datasette serving the same file in the same run (installed in its own venv
+  under /tmp, never in the project's dependencies), on its equivalent
+  ``/replica/orders.json?_size=100&_shape=objects&_nocount=1&_nofacet=1`` (no count and
+  no facets: our page computes neither).
+- CSV export of the whole 1M-row table (``curl`` reading to /dev/null): rows/s against
+  ``sqlite3 -csv FILE 'SELECT * FROM orders' > /dev/null``, and the serving process's peak
+  memory (VmHWM) for the 100k-, 1M- and 2M-row exports, each in a fresh process. Beyond
+  about 1M rows it stays put: what grows before is waitress's output buffer, which
+  holds up to 16 MB (``outbuf_high_watermark``) while curl reads slower than we write.
+
+Targets (issue 17): p99 under 100 ms and at least datasette's requests/s; CSV at least
+0.5x ``sqlite3 -csv``; memory flat. Each wrk figure is the median of 3 runs, the two
+servers interleaved run by run. Takes about 2 minutes (the first run also installs
+datasette).
+
+Run: python tests/bench/bench_api.py [SECONDS per wrk run, default 5]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from appliance.config import load
+from appliance.schema.shape import Column
+from appliance.sync.replica import Replica, TableState
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from support.machine import machine  # noqa: E402
+
+CONNECTIONS = 50
+DATASETTE = "datasette==0.65.5"
+DATASETTE_VENV = Path(tempfile.gettempdir()) / "bench-datasette-venv"
+SIZES = {"orders": 1_000_000, "orders_100k": 100_000, "orders_2m": 2_000_000}
+COLUMNS = [
+    Column("id", "integer", "integer", False),
+    Column("customer", "text", "text"),
+    Column("total", "numeric(12,2)", "numeric", False),
+    Column("status", "text", "text"),
+    Column("placed_at", "timestamp with time zone", "timestamptz", False),
+    Column("payload", "jsonb", "json"),
+    Column("weight", "double precision", "float"),
+    Column("note", "text", "text"),
+]
+STATUSES = ["new", "paid", "shipped", "cancelled"]
+
+
+def build(path: Path) -> None:
+    """Write the replica file: both tables and their bookkeeping, as the agent would."""
+    with Replica(f"sqlite:///{path}") as replica:
+        for name, rows in SIZES.items():
+            with replica.transaction():
+                replica.create_table(name, COLUMNS, ["id"])
+            for start in range(1, rows + 1, 50_000):
+                batch = [
+                    (
+                        i,
+                        f"customer {i % 997}",
+                        f"{i * 1.25:.2f}",
+                        STATUSES[i % 4],
+                        f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}T12:{i % 60:02d}:00.000000Z",
+                        json.dumps({"sku": i % 5000, "qty": 1 + i % 7}),
+                        i / 7,
+                        None if i % 5 == 0 else f"note {i}",
+                    )
+                    for i in range(start, min(start + 50_000, rows + 1))
+                ]
+                with replica.transaction():
+                    replica.insert(name, [c.name for c in COLUMNS], batch)
+            with replica.transaction():
+                replica.save_state(
+                    TableState(
+                        name, f"public.{name}", "incremental", None, None, None, None,
+                        [[c.name, c.sql_type, c.kind] for c in COLUMNS], ["id"], None, rows, rows,
+                    )
+                )  # fmt: skip
+
+
+def write_config(base: Path) -> Path:
+    """Write the appliance.toml the served process loads (data API open, no token)."""
+    lines = [
+        "[appliance]",
+        f'state_dir = "{base / "state"}"',
+        "[source]",
+        'host = "db"\ndatabase = "sales"\nuser = "ro"',
+        "[replica]",
+        f'url = "sqlite:///{base / "replica.sqlite"}"',
+        "[web]",
+        'host = "127.0.0.1"\ndata_api_open = true',
+    ]
+    for name in SIZES:
+        lines += ["[[tables]]", f'name = "public.{name}"', f'replica_name = "{name}"']
+    path = base / "appliance.toml"
+    path.write_text("\n".join(lines) + "\n")
+    load(path)  # fail here, not in the served process, when the file is wrong
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                r.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def serve_appliance(config: Path, port: int) -> subprocess.Popen:
+    """Start ``appliance web`` (the real command) in its own process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "appliance.cli", "--config", str(config), "web", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def datasette_bin() -> Path:
+    """Return datasette from its own venv under /tmp, installing it there on first use."""
+    exe = DATASETTE_VENV / "bin" / "datasette"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DATASETTE_VENV)], check=True)
+        subprocess.run([str(DATASETTE_VENV / "bin" / "pip"), "install", "-q", DATASETTE], check=True)
+    return exe
+
+
+def wrk(url: str, seconds: int) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if bad:
+        raise RuntimeError(f"{url}: {bad.group(1)} failed responses")
+    return {
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+    }
+
+
+def vm_hwm(pid: int) -> float:
+    """Return a process's peak resident memory in MB."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def csv_export(url: str, rows: int) -> float:
+    """Return the seconds curl takes to read the whole CSV export (checking its length)."""
+    start = time.perf_counter()
+    out = subprocess.run(["curl", "-sSf", url], capture_output=True, check=True).stdout
+    seconds = time.perf_counter() - start
+    assert out.count(b"\n") == rows + 1, "the export lost or added rows"
+    return seconds
+
+
+def main(seconds: int) -> None:
+    for tool in ("wrk", "curl", "sqlite3"):
+        if not shutil.which(tool):
+            sys.exit(f"bench_api needs {tool} (scripts/bench installs it as root)")
+    print(f"bench_api: data API, {CONNECTIONS} connections (wrk), on {machine()}")
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        base = Path(tmp)
+        (base / "state").mkdir()
+        started = time.perf_counter()
+        build(base / "replica.sqlite")
+        print(f"replica built: {sum(SIZES.values()):,} rows in {time.perf_counter() - started:.1f} s")
+        config = write_config(base)
+        datasette = datasette_bin()
+        ours_port, theirs_port = free_port(), free_port()
+        ours = serve_appliance(config, ours_port)
+        theirs = subprocess.Popen(
+            [str(datasette), "serve", str(base / "replica.sqlite"), "--port", str(theirs_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            urls = {
+                "appliance": f"http://127.0.0.1:{ours_port}/api/data/orders.json?_size=100",
+                "datasette": f"http://127.0.0.1:{theirs_port}/replica/orders.json?_size=100"
+                "&_shape=objects&_nocount=1&_nofacet=1",
+            }
+            for url in urls.values():
+                wait_http(url)
+                wrk(url, 1)  # warm up
+            runs: dict[str, list[dict]] = {k: [] for k in urls}
+            for _ in range(3):
+                for name, url in urls.items():
+                    runs[name].append(wrk(url, seconds))
+            med = {
+                k: {m: statistics.median(r[m] for r in v) for m in ("p50", "p99", "rps")}
+                for k, v in runs.items()
+            }
+            for name, m in med.items():
+                figures = f"p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['rps']:.0f} req/s"
+                print(f"  {name:10} /orders.json?_size=100: {figures}")
+            ratio = med["appliance"]["rps"] / med["datasette"]["rps"]
+            p99 = med["appliance"]["p99"]
+            print(f"  req/s vs datasette: {ratio:.2f}x (target >= 1.00x); p99 {p99:.1f} ms (target < 100 ms)")
+        finally:
+            for p in (ours, theirs):
+                p.terminate()
+                p.wait(10)
+        # CSV: the anchor, then each export in a fresh process, so its peak memory is its own.
+        start = time.perf_counter()
+        subprocess.run(
+            ["sqlite3", "-csv", "-header", str(base / "replica.sqlite"), "SELECT * FROM orders"],
+            stdout=subprocess.DEVNULL,
+            check=True,
+        )
+        anchor = time.perf_counter() - start
+        results = {}
+        for name, rows in sorted(SIZES.items(), key=lambda kv: kv[1]):
+            port = free_port()
+            proc = serve_appliance(config, port)
+            try:
+                wait_http(f"http://127.0.0.1:{port}/api/data/{name}.json?_size=1")
+                before = vm_hwm(proc.pid)
+                took = csv_export(f"http://127.0.0.1:{port}/api/data/{name}.csv", rows)
+                results[name] = (rows, took, before, vm_hwm(proc.pid))
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        rows, took, _, _ = results["orders"]
+        print(f"  sqlite3 -csv, 1M rows: {anchor:.2f} s, {SIZES['orders'] / anchor:,.0f} rows/s")
+        speed = f"{rows / took:,.0f} rows/s: {anchor / took:.2f}x (target >= 0.50x)"
+        print(f"  appliance CSV, 1M rows: {took:.2f} s, {speed}")
+        for rows, _took, before, peak in results.values():
+            print(
+                f"  peak memory of the server, {rows:,}-row export: {peak:.0f} MB ({before:.0f} MB before it)"
+            )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
