@@ -95,11 +95,17 @@ class _Times:
 
 
 def _since_lines(status: dict[str, Any], times: _Times) -> list[str]:
-    """Return "since 14:02 CET", or two lines when a date makes it too wide for one."""
+    """Return "since 14:02 CET" ("until 16:00 CET" in maintenance: when it should be over),
+    or two lines when a date makes it too wide for one."""
+    window = (status.get("maintenance") or {}).get("active") or {}
+    until = parse_time(window.get("end")) if status.get("state") == "maintenance" else None
     since = parse_time(status.get("since"))
-    if since is None:
+    if until is not None:
+        text = f"until {times(until)}"
+    elif since is not None:
+        text = f"since {times(since)}"
+    else:
         return []
-    text = f"since {times(since)}"
     if font.width(text) <= BOX[0]:
         return [text]
     clock = _TIME.search(text)  # break before the time: "since 21 Nov" / "14:02 CET"
@@ -197,7 +203,10 @@ def _body(status: dict[str, Any], address: str, times: _Times) -> list[str]:
     agent = _agent_line(status, times)
     middle = [agent] if agent else []
     room = LINES - len(since) - len(middle) - 1  # the address always shows
-    cause = _cause_lines(str(status.get("reason") or ""), max(room, 1))
+    window = (status.get("maintenance") or {}).get("active") or {}
+    # In maintenance the "until" line says when; what is being done says more than the reason.
+    why = window.get("reason") if status.get("state") == "maintenance" and window else status.get("reason")
+    cause = _cause_lines(str(why or ""), max(room, 1))
     middle += cause
     if len(middle) < LINES - len(since) - 1 and status.get("state") != "unknown":
         # The worst table only where the cause left room.

@@ -66,6 +66,36 @@ class _Collector:
             rows.add_metric(name, int(record.get("rows_synced_total") or 0))
             drift.add_metric(name, len(t["drift"]))
         yield from (last, lag, rows, drift)
+        windows = status.get("maintenance") or {}
+        ends = GaugeMetricFamily(
+            "appliance_maintenance_end_timestamp_seconds",
+            "Unix time the open maintenance window ends (no sample when none is open).",
+        )
+        active = parse_iso((windows.get("active") or {}).get("end"))
+        if active is not None:
+            ends.add_metric([], active.timestamp())
+        yield ends
+        nxt = GaugeMetricFamily(
+            "appliance_maintenance_next_start_timestamp_seconds",
+            "Unix time the next maintenance window opens.",
+        )
+        upcoming = parse_iso((windows.get("next") or {}).get("start"))
+        if upcoming is not None:
+            nxt.add_metric([], upcoming.timestamp())
+        yield nxt
+        expected = GaugeMetricFamily(
+            "appliance_schema_drift_expected",
+            "Drift entries that match an announced change.",
+            labels=["table"],
+        )
+        for t in status["tables"]:
+            expected.add_metric([t["name"]], sum(1 for d in t["drift"] if d.get("expected")))
+        yield expected
+        yield GaugeMetricFamily(
+            "appliance_announced_changes",
+            "Schema changes announced for the coming days (and the last week).",
+            value=len(status.get("announcements") or []),
+        )
         # Round trips set the pace over a distant link: the agent counts its statements
         # and leaves the total in the state store (web never imports sync).
         yield CounterMetricFamily(

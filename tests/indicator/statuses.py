@@ -106,12 +106,14 @@ def frozen() -> dict[str, Any]:
 
 
 def maintenance() -> dict[str, Any]:
-    return status(
+    doc = status(
         "maintenance",
-        "Planned maintenance of the source until 16:00.",
+        "Planned maintenance until 16:00 UTC: PostgreSQL upgrade (Database unreachable: refused).",
         since="2025-11-22T22:00:00Z",
         tables=[table("public.orders", "maintenance", lag=1800.0, last_sync="2025-11-23T14:00:00Z")],
     )
+    window = {"start": "2025-11-23T13:00:00Z", "end": "2025-11-23T16:00:00Z", "reason": "PostgreSQL upgrade"}
+    return {**doc, "maintenance": {"active": window, "next": None}}
 
 
 def outage(acknowledged: bool = False) -> dict[str, Any]:

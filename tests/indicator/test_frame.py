@@ -168,8 +168,14 @@ def test_render_frame_keeps_since_with_the_zone(make):
 
 
 def test_render_frame_says_the_date_when_not_today():
-    image = render_frame(s.maintenance(), s.ADDRESS, s.NOW, UTC)
+    doc = {**s.maintenance(), "maintenance": {"active": None, "next": None}}  # no window: since
+    image = render_frame(doc, s.ADDRESS, s.NOW, UTC)
     assert_lines(image, "since 22 Nov", "22:00 UTC")
+
+
+def test_render_frame_maintenance_says_until_and_what_is_done():
+    image = render_frame(s.maintenance(), s.ADDRESS, s.NOW, UTC)
+    assert_lines(image, "until 16:00 UTC", "PostgreSQL")
 
 
 def test_render_frame_shows_local_time_and_the_zone_once():

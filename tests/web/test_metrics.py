@@ -57,3 +57,27 @@ def test_metrics_agent_down(config, client):
     assert _samples(client)[("appliance_up", ())] == 0
     with StateStore(config.state_dir) as store:
         assert store.tables()  # the tables are still reported from the store
+
+
+def test_metrics_maintenance_and_announcements(config, client):
+    from datetime import date
+
+    from appliance.clock import utcnow
+    from appliance.health import announce, maintenance
+
+    fill(config, "ok")
+    before = _samples(client)
+    assert ("appliance_maintenance_end_timestamp_seconds", ()) not in before
+    assert before[("appliance_announced_changes", ())] == 0
+    with StateStore(config.state_dir) as store:
+        window = maintenance.start_now(config, store, 3600, "upgrade", utcnow(), by="test")
+        announce.announce(
+            config, store, "public.orders", "add column channel text", date(2099, 1, 1), "", "t", utcnow()
+        )
+    client.application.extensions["appliance"].cache.clear()
+    samples = _samples(client)
+    assert samples[("appliance_maintenance_end_timestamp_seconds", ())] == pytest.approx(
+        window.end.timestamp()
+    )
+    assert samples[("appliance_announced_changes", ())] == 1
+    assert samples[("appliance_schema_drift_expected", (("table", "public.orders"),))] == 0
