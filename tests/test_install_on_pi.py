@@ -494,3 +494,11 @@ def test_cloud_init_card_for_real_in_a_chroot(tmp_path):
     assert not (boot / "appliance").exists()  # firstboot.sh cleaned up after itself
     assert (root / "opt/appliance/src/scripts/install-on-pi").exists()
     assert (root / "etc/systemd/system/multi-user.target.wants/appliance-firstboot.service").is_symlink()
+
+
+def test_install_help_is_the_header_and_nothing_of_the_script():
+    done = subprocess.run(["bash", str(SCRIPT), "--help"], capture_output=True, text=True, check=True)
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Install the appliance on a Raspberry Pi")
+    assert lines[-1].startswith("APPLIANCE_ROOT=DIR prefixes every file path")
+    assert not [line for line in lines if line.startswith(("set -", "ROOT=", "#"))]
