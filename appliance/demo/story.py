@@ -188,11 +188,31 @@ def run_demo(
     tick: float = 1.0,
 ) -> None:
     """Run the source, the agent, the page, the indicator and the story until Ctrl-C or ``duration``."""
+    work = fresh_workdir(workdir, keep)
+    quiet = logging.getLogger("appliance")
+    level = quiet.level
+    if not log.isEnabledFor(logging.DEBUG):
+        quiet.setLevel(logging.ERROR)  # the story tells what happens
+    try:
+        _run(work, source_url, duration, port, auto, keep, outage, drift_after, accept_after, tick)
+    finally:
+        quiet.setLevel(level)  # the demo may run inside a longer process (the tests)
+
+
+def _run(
+    work: Path,
+    source_url: str | None,
+    duration: float,
+    port: int,
+    auto: bool,
+    keep: bool,
+    outage: tuple[float, float],
+    drift_after: float,
+    accept_after: float,
+    tick: float,
+) -> None:
     from ..web.server import PageServer
 
-    work = fresh_workdir(workdir, keep)
-    if not log.isEnabledFor(logging.DEBUG):
-        logging.getLogger("appliance").setLevel(logging.ERROR)  # the story tells what happens
     token_file = work / "api.token" if keep and (work / "api.token").exists() else _token(work)
     config = load(write_config(work, port or 8080, token_file))  # --port 0: rewritten below
     try:
