@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # the hot pages stopped reaching them; 8 lets a slow render not hold up the other pages.
 THREADS = 8
 WATCH_EVERY = 15.0  # seconds between looks at the agent: its notification within a minute
+PER_CLIENT = 32  # connections one address may hold open (a browser uses about 6)
 MAX_BODY = 64 * 1024  # the largest form of the page is a few hundred bytes
 CHANNEL_TIMEOUT = 15  # seconds of silence before waitress closes a connection (its default: 120)
 _ANY = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
@@ -95,6 +96,21 @@ class _Dispatcher(ThreadedTaskDispatcher):
                 channel.handle_error()
 
 
+def _per_client_limit(server, conn, addr, adj, map=None):  # noqa: A002 - waitress's name
+    """Make waitress's channel for a new connection, unless its client has PER_CLIENT open."""
+    client = addr[0] if isinstance(addr, tuple) else addr
+    open_ = sum(
+        1
+        for d in (map or {}).values()
+        if isinstance(d, HTTPChannel) and isinstance(d.addr, tuple) and d.addr[0] == client
+    )
+    if open_ >= PER_CLIENT:
+        log.warning("refused a connection from %s: it already holds %d", client, open_)
+        conn.close()
+        return None
+    return HTTPChannel(server, conn, addr, adj, map=map)
+
+
 class PageServer:
     """The status page on waitress, run in a background thread; ``close()`` stops it."""
 
@@ -133,6 +149,9 @@ class PageServer:
             wasyncore.close_all(self._map)  # the socket and wake-up pipe made before bind()
             raise
         dispatcher.set_thread_count(threads)
+        # waitress makes each connection with the server's channel_class: counting there keeps
+        # one client (98 half-sent requests) from taking all of waitress's 100 connections.
+        self._server.channel_class = _per_client_limit
         self.host, self.port = host, int(self._server.effective_port)  # waitress gives text
         # The page (and its OLED picture) show where they are really served.
         site = self.app.extensions["appliance"]

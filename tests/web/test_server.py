@@ -315,3 +315,34 @@ def test_server_refuses_a_huge_body_from_its_length_without_reading_it(watched):
         head = sock.recv(4096).decode(errors="replace")
     assert head.startswith("HTTP/1.1 413"), head[:200]
     assert not [path for path, _ in watched.calls if path.startswith("/actions")]  # never reached the app
+
+
+def test_server_one_client_cannot_take_every_connection(watched):
+    from appliance.web.server import PER_CLIENT
+
+    hogs = []
+    try:
+        for _ in range(PER_CLIENT + 20):  # half-sent requests, held open (slowloris)
+            sock = socket.create_connection(("127.0.0.1", watched.port), timeout=10)
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            hogs.append(sock)
+        # another client (another loopback address) is still served
+        other = socket.socket()
+        other.settimeout(10)
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", watched.port))
+        other.sendall(_get_request("/livez"))
+        assert other.recv(4096).startswith(b"HTTP/1.1 200")
+        other.close()
+        # the hog's connections beyond PER_CLIENT were closed at once
+        closed = 0
+        for sock in hogs[PER_CLIENT:]:
+            sock.settimeout(5)
+            try:
+                closed += sock.recv(1) == b""
+            except ConnectionResetError:
+                closed += 1
+        assert closed == 20
+    finally:
+        for sock in hogs:
+            sock.close()
