@@ -82,7 +82,7 @@ def events_before(config: Config, before: int | None, limit: int = EVENT_PAGE) -
 def read_table(config: Config, name: str) -> tuple[dict | None, list[dict]]:
     """Return the table's accepted contract (or None) and the recent sync passes."""
     with reading(config) as store:
-        return _contract(config, store, name), redacted(store.runs(10), redactor(config))
+        return _contract(config, store, name), redacted(store.runs(50), redactor(config))
 
 
 def _contract(config: Config, store: StateStore, name: str) -> dict | None:

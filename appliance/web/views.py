@@ -11,11 +11,12 @@ import functools
 import json
 from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse  # what redirect() returns
 
 from ..errors import ApplianceError, ConfigError
 from ..schema import lint_report
-from . import advice, data_access, history
+from . import advice, data_access, eventlog, history
 from .metrics import CONTENT_TYPE, exposition
 from .reading import EVENT_PAGE, EVENTS_ON_PAGE, events_before, history_inputs, hostname, lan_ip, read_table
 from .site import Site, site
@@ -101,7 +102,8 @@ def overview() -> Response:
             bars=_bars(s),
             source=snap.source,
             next_step=advice.next_step(snap.status, snap.source),
-            events=snap.events,
+            events=eventlog.readable(snap.events),
+            recovered=eventlog.recovered(snap.events, snap.state, snap.now),
             older=len(snap.events) == EVENTS_ON_PAGE,
             oled=_frame_png() is not None,
         )
@@ -121,6 +123,9 @@ def table(name: str) -> Response:
     def make() -> bytes:
         entry = next(e for e in s.snapshot().status["tables"] if e["name"] == t.name)
         contract, runs = read_table(s.config, t.name)
+        # A pass's summary names each table it synced ("public.orders +3/-0"): this table's
+        # own passes, and the passes that failed as a whole (the source was down).
+        runs = [r for r in runs if f"{t.name} +" in (r["summary"] or "") or not r["ok"]][:10]
         checks = [d for d in entry["drift"] if d.get("kind") in DATA_CHECKS or "example" in d]
         changes = [{**d, "sign": SIGNS.get(d.get("kind"), "~")} for d in entry["drift"] if d not in checks]
         return _page(
@@ -149,7 +154,9 @@ def events() -> Response:
         abort(400, description="before must be an event number.")
     s = site()
     page = events_before(s.config, int(raw) if raw else None)
-    body = _page("status/events.html", s, events=page, older=len(page) == EVENT_PAGE, first=not raw)
+    body = _page(
+        "status/events.html", s, events=eventlog.readable(page), older=len(page) == EVENT_PAGE, first=not raw
+    )
     return Response(body, mimetype="text/html")
 
 
@@ -168,6 +175,34 @@ def metrics() -> Response:
     """Prometheus text exposition."""
     s = site()
     return _cached("/metrics", lambda: exposition(s.snapshot()))
+
+
+# The tab's icon says the state at a glance, in the page's colours, with a shape as well as a
+# colour (a circle when ok, a triangle when something needs looking at, a square in an outage).
+_ICON_COLOURS = {
+    "ok": "#1b7f3b",
+    "lagging": "#b7791f",
+    "drift": "#c2570c",
+    "maintenance": "#2b6cb0",
+    "outage": "#c53030",
+}
+_ICON_SHAPES = {
+    "ok": '<circle cx="16" cy="16" r="14" fill="{c}"/>',
+    "outage": '<rect x="3" y="3" width="26" height="26" rx="3" fill="{c}"/>',
+}
+_TRIANGLE = '<path d="M16 2 L30 29 L2 29 Z" fill="{c}"/>'
+
+
+@bp.get("/favicon.svg")
+def favicon() -> Response:
+    """The state as the browser tab's icon."""
+    try:
+        state = site().snapshot().state
+    except ApplianceError:
+        state = "outage"
+    shape = _ICON_SHAPES.get(state, _TRIANGLE).format(c=_ICON_COLOURS.get(state, "#718096"))
+    svg = f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">{shape}</svg>'
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
 @bp.get("/livez")
@@ -206,9 +241,9 @@ def oled() -> Response:
 
 
 @bp.get("/favicon.ico")
-def favicon() -> Response:
-    """No icon: answer without an error, so browsers log none."""
-    return Response(status=204)
+def favicon_ico() -> BaseResponse:
+    """Browsers that ask here anyway get the state icon's address."""
+    return redirect(url_for("status.favicon"), 302)
 
 
 @functools.cache

@@ -84,7 +84,9 @@ def fill(
             iso(now - timedelta(seconds=2)),
             not down,
             0,
-            "pass failed: tunnel down" if down else "pass ok: 2 tables, 0 rows changed",
+            "pass failed: tunnel down"
+            if down
+            else "pass ok: 2 tables, 0 rows changed, 4 statements (public.orders +0/-0, public.items +0/-0)",
         )
         health.update(config, store)
 

@@ -5,6 +5,7 @@ Screenshots at phone and desktop widths land in tests/artifacts/web/ (gitignored
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,42 @@ def test_browser_banner_matches_the_state(config, served, browser, monkeypatch, 
         browser.screenshot(ARTIFACTS / f"overview-{state}-{size}.png")
 
 
-def test_browser_table_and_event_pages_load_cleanly(config, served, browser):
+PAGES = (
+    "",
+    "tables/public.orders",
+    "tables/public.items",
+    "events",
+    "actions/ack",
+    "actions/accept",
+    "actions/accept/public.orders",
+    "actions/maintenance",
+    "data/",
+    "data/orders",
+    "api/status",
+    "metrics",
+)
+
+
+def test_browser_every_page_fits_a_phone_and_loads_cleanly(make_config, browser):
+    config = make_config(actions_open=True, web={"data_api_open": True})
     fill(config, "drift")
-    for path in ("tables/public.orders", "events", "actions/ack", "api/status", "metrics"):
-        browser.open(served.local_url + path, *SIZES["phone"])
-        assert browser.errors() == [], path
-    browser.open(served.local_url + "tables/public.orders", *SIZES["desktop"])
-    browser.screenshot(ARTIFACTS / "table-drift-desktop.png")
+    with sqlite3.connect(f"{config.state_dir}/replica.sqlite") as db:  # a table for the browser
+        db.execute("CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, total TEXT, note TEXT)")
+        db.execute("INSERT OR REPLACE INTO orders VALUES (1, '12.50', ?)", ("a long note " * 40,))
+    with PageServer(config, "127.0.0.1", 0).start() as server:
+        for path in PAGES:
+            _fits(browser, server.local_url + path)
+        browser.open(server.local_url + "tables/public.orders", *SIZES["desktop"])
+        browser.screenshot(ARTIFACTS / "table-drift-desktop.png")
+
+
+def _fits(browser, url: str) -> None:
+    path = url.split("/", 3)[3]
+    browser.open(url, *SIZES["phone"])
+    assert browser.errors() == [], path
+    assert not browser.width_overflows(), f"/{path} scrolls sideways on a 390 px phone"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.screenshot(ARTIFACTS / f"phone-{path.strip('/').replace('/', '-') or 'overview'}.png")
 
 
 def test_browser_agent_down_and_first_boot(config, served, browser):

@@ -35,7 +35,8 @@ ROUTES = {  # route -> (status code, content type) with a filled store
     "/readyz": (200, "text/plain"),
     "/oled.png": (200, "image/png"),
     "/static/style.css": (200, "text/css"),
-    "/favicon.ico": (204, None),
+    "/favicon.ico": (302, None),
+    "/favicon.svg": (200, "image/svg+xml"),
     "/actions/ack": (200, "text/html"),
     "/actions/accept/public.orders": (200, "text/html"),
     "/tables/public.nope": (404, "text/html"),
@@ -218,12 +219,43 @@ def test_views_table_page_shows_contract_diff_checks_and_runs(config, client):
     page = client.get("/tables/public.orders").text
     assert "<code>bigint</code>" in page and "primary key" in page
     assert "enum: new, paid" in page and "JSON keys: channel" in page
-    assert '<code class="sign">+</code> <code>discount_code</code>' in page
+    assert '<code class="sign">+</code> column &#34;discount_code&#34; (text) was added' in page
+    assert page.count("discount_code") == 1  # said once: no column label, no kind repeated
     assert '<li class="breaking">' in page and "from numeric(10,2) to text" in page
     assert "the undocumented value &#39;ON_HOLD&#39;" in page
     assert 'example: <code class="value">coupon</code>' in page
     assert "pass ok: 2 tables" in page
     assert 'href="/actions/accept/public.orders"' in page
+
+
+def test_views_table_page_lists_its_own_passes_and_all_its_settings(make_config):
+    config = make_config(
+        actions_open=True,
+        tables=[
+            {
+                "name": "public.orders",
+                "where": "NOT is_test",
+                "soft_delete": "deleted_at",
+                "history": ["status"],
+            },
+            {"name": "public.items"},
+        ],
+    )
+    client = create_app(config).test_client()
+    fill(config, "ok")
+    with StateStore(config.state_dir) as store:
+        store.run(
+            "2024-01-01T00:00:00Z",
+            "2024-01-01T00:00:01Z",
+            True,
+            5,
+            "pass ok: 1 tables, ONLY-ITEMS (public.items +5/-0)",
+        )
+    orders = client.get("/tables/public.orders").text
+    items = client.get("/tables/public.items").text
+    assert "ONLY-ITEMS" in items and "ONLY-ITEMS" not in orders
+    assert "<code>NOT is_test</code>" in orders and "<code>deleted_at</code>: rows kept" in orders
+    assert "orders__history" in orders and "none: every row" in items
 
 
 def test_views_table_page_without_contract_or_drift(config, client):
@@ -284,3 +316,11 @@ def test_views_hot_pages_are_served_from_cache_without_flask(config, app, client
     head = client.head(path)
     assert head.status_code == 200 and head.data == b"" and seen == []
     assert client.get(path + "?x=1").status_code == 500 and seen == [1]  # not the fast path
+
+
+@pytest.mark.parametrize(("state", "shape"), [("ok", "<circle"), ("drift", "<path"), ("outage", "<rect")])
+def test_views_favicon_says_the_state_by_colour_and_shape(config, client, state, shape):
+    fill(config, state)
+    icon = client.get("/favicon.svg").text
+    assert icon.startswith("<svg") and shape in icon
+    assert "/favicon.svg" in client.get("/").text
