@@ -324,3 +324,9 @@ def test_views_favicon_says_the_state_by_colour_and_shape(config, client, state,
     icon = client.get("/favicon.svg").text
     assert icon.startswith("<svg") and shape in icon
     assert "/favicon.svg" in client.get("/").text
+
+
+@pytest.mark.parametrize("state", ["lagging", "drift", "maintenance", "outage"])
+def test_views_states_differ_by_pattern_not_colour_alone(client, state):
+    css = client.get("/static/style.css").text
+    assert re.search(rf"\.cell\.s-{state} \{{ background-image:", css), f"{state} has only a colour"
