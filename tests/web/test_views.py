@@ -328,5 +328,6 @@ def test_views_favicon_says_the_state_by_colour_and_shape(config, client, state,
 
 @pytest.mark.parametrize("state", ["lagging", "drift", "maintenance", "outage"])
 def test_views_states_differ_by_pattern_not_colour_alone(client, state):
-    css = client.get("/static/style.css").text
+    with client.get("/static/style.css") as response:  # closes the static file's handle
+        css = response.text
     assert re.search(rf"\.cell\.s-{state} \{{ background-image:", css), f"{state} has only a colour"
