@@ -27,6 +27,9 @@ DURATION_BOUNDS: dict[str, tuple[float, float]] = {
     "sync.reconcile_every": (1, 30 * DAY),
     "sync.warn_lag": (1, 30 * DAY),
     "sync.max_lag": (1, 365 * DAY),
+    "retention.events": (DAY, 10 * 365 * DAY),
+    "retention.runs": (HOUR, 365 * DAY),
+    "retention.outbox": (HOUR, 365 * DAY),
 }
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no spaces either in a URL or a host name
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f]")

@@ -98,6 +98,11 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("batch_size", "int", 20000, "rows per batch (one transaction each)"),
         _s("full_refresh_max_rows", "int", 5_000_000, "size guard for tables without a cursor"),
     ],
+    "retention": [
+        _s("events", "duration", "365d", "how long the event log keeps an event (at most 10,000 anyway)"),
+        _s("runs", "duration", "30d", "how long a sync pass's record is kept"),
+        _s("outbox", "duration", "30d", "how long a sent or given-up notification is kept"),
+    ],
     "notify": [
         _s("webhook_url", "str", "", "webhook for state changes (Slack-compatible JSON)"),
         _s("smtp_host", "str", "", "SMTP server for e-mail notifications"),
@@ -213,6 +218,13 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    events: float = 365 * 86400.0
+    runs: float = 30 * 86400.0
+    outbox: float = 30 * 86400.0
+
+
+@dataclass(frozen=True)
 class NotifySettings:
     webhook_url: str
     smtp_host: str
@@ -286,6 +298,7 @@ class Config:
     notify: NotifySettings
     web: WebSettings
     indicator: IndicatorSettings
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     maintenance: list[dict] = field(default_factory=list)  # checked [[maintenance]] blocks
     announcements: list[dict] = field(default_factory=list)  # checked [[announcements]]
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)

@@ -210,6 +210,30 @@ class StateStore:
         cols = [d[0] for d in cur.description]
         return [{**dict(zip(cols, r, strict=True)), "payload": json.loads(r[3])} for r in cur]
 
+    def trim(self, older_than: dict[str, str], batch: int = 500, batches: int = 20) -> int:
+        """Delete events, pass records and finished notifications older than their cut-off.
+
+        ``older_than`` maps "events", "runs", "outbox" to an ISO time. Small batches, each its
+        own short transaction, so the agent's writes never wait long; what is left is taken
+        on the next call. Returns the rows deleted.
+        """
+        queries = {
+            "events": "DELETE FROM events WHERE id IN "
+            "(SELECT id FROM events WHERE at < ? ORDER BY id LIMIT ?)",
+            "runs": "DELETE FROM runs WHERE id IN "
+            "(SELECT id FROM runs WHERE finished < ? ORDER BY id LIMIT ?)",
+            "outbox": "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE sent IS NOT NULL "
+            "AND created < ? ORDER BY id LIMIT ?)",
+        }
+        deleted = 0
+        for table, cutoff in older_than.items():
+            for _ in range(batches):
+                n = self.db.execute(queries[table], (cutoff, batch)).rowcount
+                deleted += n
+                if n < batch:
+                    break
+        return deleted
+
     def run(self, started: str, finished: str, ok: bool, rows: int, summary: str) -> None:
         cur = self.db.execute(
             "INSERT INTO runs (started, finished, ok, rows, summary) VALUES (?,?,?,?,?)",

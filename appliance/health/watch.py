@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..clock import iso, utcnow
@@ -46,6 +46,16 @@ def watch_agent(config: Config, store: StateStore, now: datetime | None = None) 
     return "down" if down else "up"
 
 
+def cutoffs(config: Config, now: datetime) -> dict[str, str]:
+    """Return the ISO time before which each kind of record goes ([retention])."""
+    keep = config.retention
+    return {
+        "events": iso(now - timedelta(seconds=keep.events)),
+        "runs": iso(now - timedelta(seconds=keep.runs)),
+        "outbox": iso(now - timedelta(seconds=keep.outbox)),
+    }
+
+
 class AgentWatcher:
     """Look at the agent every ``every`` seconds in a thread, and deliver what is due.
 
@@ -66,6 +76,7 @@ class AgentWatcher:
             now = self.clock()
             said = watch_agent(self.config, store, now)
             announce.remind(self.config, store, now.astimezone().date())
+            store.trim(cutoffs(self.config, now))
             notify.Sender(self.config).deliver_due(store)
         return said
 
