@@ -98,3 +98,28 @@ def when(text: str | None, now: datetime, tz: tzinfo | None = None, never: str =
     if dt is None:
         return never
     return f"{local_time(dt, now, tz)} ({age(dt, now)})"
+
+
+_TIME_ERROR = 5  # adjtimex(2): "clock not synchronized"
+
+
+def synchronised(systemd_dir: str = "/run/systemd/system") -> bool | None:
+    """Return whether the system clock is synchronised; None where that cannot be told.
+
+    A Raspberry Pi has no real-time clock: after boot its time is wrong until NTP sets it,
+    and lag judged on it would be wrong too. The kernel knows (adjtimex, read-only, as
+    timedatectl's NTPSynchronized uses). Where systemd does not run (CI, containers,
+    laptops) the answer is None, which counts as synchronised (BRIEF 9).
+    """
+    import ctypes
+    import os
+
+    if not os.path.isdir(systemd_dir):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        timex = ctypes.create_string_buffer(512)  # struct timex, zeroed: modes = 0 reads only
+        state = libc.adjtimex(timex)
+    except (OSError, AttributeError):
+        return None
+    return None if state < 0 else state != _TIME_ERROR

@@ -171,3 +171,22 @@ def test_health_a_little_clock_skew_is_still_fresh(setup):
         synced(store, {"public.orders": -20, "public.items": 5}, beat_ago=-20)
         doc = health.build(cfg, store)
     assert doc["agent"]["running"] is True and doc["state"] == "ok"
+
+
+def test_health_lag_is_not_judged_until_the_clock_is_synchronised(setup):
+    cfg, _ = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5000, "public.items": 5})  # would be an outage by lag
+        waiting = health.build(cfg, store, clock_synced=False)
+        judged = health.build(cfg, store, clock_synced=True)
+        unknown = health.build(cfg, store, clock_synced=None)  # no systemd here: counts as synchronised
+    assert waiting["state"] == "lagging" and waiting["reason"].startswith("Waiting for the clock")
+    assert all(t["lag_seconds"] is None for t in waiting["tables"])
+    assert judged["state"] == "outage" and unknown["state"] == "outage"
+
+
+def test_health_clock_synchronised_asks_the_kernel_only_under_systemd(tmp_path):
+    from appliance.clock import synchronised
+
+    assert synchronised(str(tmp_path / "no-systemd")) is None
+    assert isinstance(synchronised(str(tmp_path)), bool)  # the kernel's answer, whichever it is

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..clock import format_duration, iso, local_time, parse_iso, utcnow
+from ..clock import format_duration, iso, local_time, parse_iso, synchronised, utcnow
 from ..config import Config
 from . import announce, maintenance
 from .store import StateStore
@@ -52,7 +52,14 @@ def table_drift(store: StateStore, name: str) -> list[dict]:
 
 
 def _table(
-    config: Config, t, rec: dict, now: datetime, replay_lag: float, store: StateStore, known: list[dict]
+    config: Config,
+    t,
+    rec: dict,
+    now: datetime,
+    replay_lag: float,
+    store: StateStore,
+    known: list[dict],
+    synced: bool = True,
 ) -> tuple[dict, str]:
     """Return (the table's entry, a reason sentence) for one configured table."""
     last = parse_iso(rec.get("last_sync"))
@@ -72,6 +79,12 @@ def _table(
         state, reason = "outage", f"{t.name}: {rec['last_error']}"
     elif frozen:  # the cause is known: growing lag is shown but does not escalate
         state, reason = "drift", drift_reason
+    elif not synced and last is not None:  # no real-time clock: a lag on a wrong clock is wrong
+        state, lag = "lagging", None
+        reason = (
+            "Waiting for the clock to be synchronised (the Pi has no real-time clock): "
+            "lag is judged once it is."
+        )
     elif future:
         state = "lagging"
         reason = (
@@ -121,9 +134,17 @@ def _threshold_since(entries: list[dict], state: str, config: Config) -> datetim
     return min(times) if times else None
 
 
-def build(config: Config, store: StateStore, now: datetime | None = None) -> dict:
-    """Return the status document (BRIEF section 3) from the state store."""
+def build(
+    config: Config, store: StateStore, now: datetime | None = None, clock_synced: bool | None = None
+) -> dict:
+    """Return the status document (BRIEF section 3) from the state store.
+
+    ``clock_synced`` is whether the system clock is synchronised (``clock.synchronised()``
+    when not given; unknown counts as synchronised).
+    """
     now = now or utcnow()
+    synced = synchronised() if clock_synced is None else clock_synced
+    synced = True if synced is None else synced
     source = store.get("source", {})
     records = store.tables()
     replay_lag = float(source.get("replay_lag") or 0.0)
@@ -131,7 +152,7 @@ def build(config: Config, store: StateStore, now: datetime | None = None) -> dic
     entries: list[dict] = []
     reasons: dict[str, str] = {}  # state -> the first table's reason for it
     for t in config.tables:
-        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store, known)
+        entry, reason = _table(config, t, records.get(t.name, {}), now, replay_lag, store, known, synced)
         entries.append(entry)
         reasons.setdefault(entry["state"], reason)
     window = maintenance.active(config, store, now)
