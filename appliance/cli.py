@@ -144,13 +144,20 @@ def config_check() -> None:
 def sync(once: bool, interval: str | None, reconcile: bool) -> None:
     """Run the sync agent (the tunnel, the copy, the health record)."""
     from .health.store import StateStore
+    from .service import SingleInstance
     from .sync.agent import Agent
     from .sync.link import SourceLink
     from .sync.replica import Replica
 
     cfg = load_config()
     seconds = _duration(interval, "--interval") if interval else None
-    with StateStore(cfg.state_dir) as store, Replica(cfg.replica_url) as replica, SourceLink(cfg) as link:
+    # One agent per state folder: a second one would write a false outage into the live log.
+    with (
+        SingleInstance(f"{cfg.state_dir}/agent.lock"),
+        StateStore(cfg.state_dir) as store,
+        Replica(cfg.replica_url) as replica,
+        SourceLink(cfg) as link,
+    ):
         result = Agent(cfg, link, replica, store, interval=seconds).run(once=once, reconcile=reconcile)
     if once and (result is None or not result.ok):
         raise click.ClickException(result.summary() if result else "no pass ran")

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .errors import ApplianceError
+
 
 class Systemd:
     """Send sd_notify messages; nothing at all outside a ``Type=notify`` unit."""
@@ -113,3 +115,41 @@ class StopFlag:
 
     def __exit__(self, *exc: object) -> None:
         self.restore()
+
+
+class AlreadyRunning(ApplianceError, RuntimeError):
+    """Another agent already runs with this state folder: stop it first, or use another state_dir."""
+
+
+class SingleInstance:
+    """An exclusive lock on a file, held while the process lives (the kernel drops it on exit,
+    kill -9 included). The file holds the holder's pid, for the refusal message."""
+
+    def __init__(self, path: str | os.PathLike, what: str = "agent") -> None:
+        self.path, self.what = os.fspath(path), what
+        self._fd: int | None = None
+
+    def __enter__(self) -> SingleInstance:
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"another {self.what} (pid {holder}) already runs with {os.path.dirname(self.path)}. "
+                f"Stop it first (systemctl stop appliance-sync), or give this one its own "
+                f"appliance.state_dir."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None

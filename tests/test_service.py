@@ -134,3 +134,38 @@ def test_service_agent_tells_systemd_ready_alive_and_stopping(sales, make_config
     lines = notify_socket.lines()
     assert lines.index("READY=1") < lines.index("WATCHDOG=1") < lines.index("STOPPING=1")
     assert lines[-1] == "STOPPING=1"
+
+
+def test_service_one_agent_per_state_folder(sales, make_config):
+    sales.sql(
+        "CREATE TABLE t (id int PRIMARY KEY, updated_at timestamptz NOT NULL DEFAULT now());"
+        "INSERT INTO t VALUES (1)",
+        db="sales",
+    )
+    cfg = make_config([{"name": "public.t", "cursor": "updated_at"}])
+    argv = [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync"]
+    first = subprocess.Popen(
+        [*argv, "--interval", "1s"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    state = str(cfg.parent / "state")
+    try:
+        from appliance.health.store import StateStore
+
+        def started() -> bool:
+            with StateStore(state, readonly=True) as store:
+                return any(e["message"].startswith("agent started") for e in store.events(20))
+
+        wait_until(started, what="the first agent")
+        second = subprocess.run([*argv, "--once"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and f"another agent (pid {first.pid}) already runs" in second.stderr
+        assert "Traceback" not in second.stderr
+        with StateStore(state, readonly=True) as store:
+            starts = [e for e in store.events(50) if e["message"].startswith("agent started")]
+        assert len(starts) == 1  # the refused one wrote nothing into the live log
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+        third = subprocess.run([*argv, "--once"], capture_output=True, text=True, timeout=120)
+        assert third.returncode == 0, third.stderr[-2000:]  # the kernel dropped the dead one's lock
+    finally:
+        first.kill()
+        first.wait()
