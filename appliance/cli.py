@@ -197,10 +197,29 @@ def ack() -> None:
 
 
 @main.command()
-def doctor() -> None:
+@click.option(
+    "--accept-host-key",
+    is_flag=True,
+    help="Show the bastion's pinned and presented host keys and re-pin after a yes.",
+)
+def doctor(accept_host_key: bool) -> None:
     """Check everything a deployment needs; exit code 1 when something is wrong."""
-    from .doctor import run
+    from .doctor import host_keys, repin, run
 
+    if accept_host_key:
+        cfg = load_config()
+        pinned, presented, line = host_keys(cfg)
+        click.echo(f"pinned in {cfg.ssh.known_hosts if cfg.ssh else '-'}: {', '.join(pinned) or 'nothing'}")
+        click.echo(f"the bastion presents:  {presented}")
+        if presented in pinned:
+            click.echo("nothing to do: the presented key is the pinned one")
+            return
+        click.echo("Compare it with the fingerprint the bastion's admin reads from the bastion itself.")
+        if not click.confirm("Pin the presented key?", default=False):
+            raise click.ClickException("nothing changed")
+        repin(cfg, line)
+        click.echo(f"pinned {presented}")
+        return
     checks = run(click.get_current_context().obj["config_path"])
     for check in checks:
         click.echo(check.line())
