@@ -45,6 +45,7 @@ from appliance.sync.replica import Replica, TableState
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.machine import machine  # noqa: E402
+from support.wrk import wrk as run_wrk  # noqa: E402
 
 CONNECTIONS = 50
 DATASETTE = "datasette==0.65.5"
@@ -152,25 +153,11 @@ def datasette_bin() -> Path:
 
 
 def wrk(url: str, seconds: int) -> dict:
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if bad:
-        raise RuntimeError(f"{url}: {bad.group(1)} failed responses")
-    return {
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-    }
+    """Return wrk's figures for ``url`` at CONNECTIONS connections (support/wrk.py)."""
+    result = run_wrk(url, seconds, CONNECTIONS)
+    if result["bad"]:
+        raise RuntimeError(f"{url}: {result['bad']} failed responses")
+    return result
 
 
 def vm_hwm(pid: int) -> float:

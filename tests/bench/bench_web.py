@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,6 +46,7 @@ from appliance.web.server import THREADS, PageServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from support.machine import machine  # noqa: E402
+from support.wrk import wrk as run_wrk  # noqa: E402
 
 CONNECTIONS = 50
 BIG_LOG = 100_000
@@ -128,28 +127,9 @@ def _events(count: int, now) -> list[tuple]:
 
 
 def wrk(url: str, seconds: int) -> dict:
-    """Return p50 and p99 in ms and requests/s of wrk with CONNECTIONS connections."""
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: (.*)", out)
-    return {
-        "p50": ms("50"),
-        "p99": ms("99"),
-        "rps": rps,
-        "bad": int(bad.group(1)) if bad else 0,
-        "errors": errors.group(1) if errors else "",
-    }
+    """Return wrk's figures for ``url`` at CONNECTIONS connections (support/wrk.py)."""
+    result = run_wrk(url, seconds, CONNECTIONS)
+    return result
 
 
 def render_ms(server: PageServer, path: str) -> float:

@@ -13,6 +13,7 @@ from appliance.health.store import StateStore
 from appliance.schema import contract
 from appliance.schema.drift import compare
 from appliance.schema.shape import Column, Shape
+from appliance.web import views
 
 HOSTILE_TABLE = 'public.<script>alert("t")</script>\'q'
 HOSTILE = "<script>alert('x')</script>\"q'"
@@ -33,13 +34,7 @@ ADDED = {
     "detail": 'column "discount_code" (text) was added',
     "value": "",
 }
-WORDS = {
-    "ok": "OK",
-    "lagging": "Lagging",
-    "drift": "Schema drift",
-    "maintenance": "Maintenance",
-    "outage": "Outage",
-}
+WORDS = views.WORDS  # the banner's words, as the page says them
 
 
 def fill(
