@@ -355,3 +355,16 @@ def test_actions_announcements_are_closed_without_a_token_even_on_an_open_lan(co
         "/api/announcements", json={"table": "public.orders", "change": "drop table", "on": "2026-12-10"}
     )
     assert response.status_code == 403 and "api_token_file" in response.json["error"]
+
+
+def test_actions_table_page_gives_advance_notice_of_its_announced_changes(guarded):
+    config, client = guarded
+    fill(config, "ok")
+    body = {"table": "public.orders", "change": "drop column coupon", "on": "2099-01-01", "note": "v2"}
+    assert (
+        client.post("/api/announcements", json=body, headers={"Authorization": f"Bearer {TOKEN}"}).status_code
+        == 201
+    )
+    orders = client.get("/tables/public.orders").text
+    assert "Advance notice" in orders and "drop column coupon" in orders and "(v2)" in orders
+    assert "Advance notice" not in client.get("/tables/public.items").text
