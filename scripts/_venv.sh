@@ -13,9 +13,10 @@ ensure_venv() {
     fi
     local spec="$ROOT"
     [ -n "$extras" ] && spec="$ROOT[$extras]"
-    local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)-${extras:-base}"
+    local stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/constraints.txt" | sha256sum | cut -c1-16)-${extras:-base}"
     if [ ! -f "$stamp" ]; then
-        "$VENV/bin/python" -m pip install --quiet -e "$spec"
+        # The exact versions of scripts/constraints.txt: every machine runs the same libraries.
+        "$VENV/bin/python" -m pip install --quiet -c "$ROOT/scripts/constraints.txt" -e "$spec"
         touch "$stamp"
     fi
 }

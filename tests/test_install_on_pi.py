@@ -122,6 +122,7 @@ class Pi:
         (self.source / "appliance/__init__.py").write_text('__version__ = "0.1.0"\n')
         shutil.copytree(REPO / "systemd", self.source / "systemd")
         shutil.copy(SCRIPT, self.source / "scripts/install-on-pi")
+        shutil.copy(REPO / "scripts/constraints.txt", self.source / "scripts/constraints.txt")
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {
@@ -195,7 +196,7 @@ def test_install_dry_run_prints_the_full_plan_and_changes_nothing(tmp_path):
         "dtparam=i2c_arm=on",
         "appliance-i2c.conf",
         "-m venv --system-site-packages",
-        f"-m pip install --quiet --upgrade {pi.source}",
+        f"-m pip install --quiet --upgrade -c {pi.source}/scripts/constraints.txt {pi.source}",
         *[f"install -D -m 0644 {pi.source}/systemd/{u}" for u in UNITS],
         "systemctl daemon-reload",
         "/etc/appliance",

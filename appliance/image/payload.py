@@ -22,7 +22,15 @@ PAYLOAD_DIR = "appliance"
 BUNDLE_NAME = "appliance-src.tar.gz"
 FIRSTBOOT = "firstboot.sh"
 # What the Pi needs to install the package and its units; tests, docs and caches stay home.
-BUNDLE_PATHS = ("pyproject.toml", "README.md", "LICENSE", "appliance", "scripts/install-on-pi", "systemd")
+BUNDLE_PATHS = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "appliance",
+    "scripts/install-on-pi",
+    "scripts/constraints.txt",  # the exact versions install-on-pi installs
+    "systemd",
+)
 MOVED_NOTE = "moved to /etc/appliance at first boot"
 SECRET_NOTE = "secret: moved to /etc/appliance (mode 0600) and wiped from the card at first boot"
 _SKIP_DIRS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
