@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, load
+from .config import Config, Problem, load
 from .errors import ApplianceError
 
 MIN_FREE_BYTES = 1 << 30  # 1 GiB: below this the replica and the WAL get tight
@@ -99,9 +100,20 @@ def _secrets(cfg: Config) -> Check:
             "secrets",
             False,
             "; ".join(f"{p.key}: {p.message}" for p in problems),
-            "; ".join(p.fix for p in problems if p.fix) or "see the messages",
+            "; ".join(p.fix for p in problems if p.fix)
+            or "give each file to the service user with mode 0600 (chown appliance, chmod 600)",
         )
+    if not _configured_secrets(cfg):
+        return Check("secrets", None, "no secrets configured (no password or key file, no variable)")
     return Check("secrets", True, "readable by this user and private (mode 0600)")
+
+
+def _configured_secrets(cfg: Config) -> bool:
+    src, ssh = cfg.source, cfg.ssh
+    named = [src.password_file, src.password_env, cfg.web.api_token_file, cfg.web.api_token_env]
+    if ssh is not None:
+        named += [ssh.key_file, ssh.password_file, ssh.password_env]
+    return any(named)
 
 
 def _ssh(cfg: Config) -> Check:
@@ -112,11 +124,36 @@ def _ssh(cfg: Config) -> Check:
     try:
         key = pinned_host_key(cfg.ssh)
     except ApplianceError as e:
-        return Check("ssh", False, str(e), "see the message; the README's 'bastion side' explains pinning")
+        return Check("ssh", False, str(e), _fix_for(e, cfg))
     return Check(
         "ssh",
         True,
         f"{cfg.ssh.host}:{cfg.ssh.port} reachable, host key {fingerprint(key)} matches {cfg.ssh.known_hosts}",
+    )
+
+
+def _fix_for(error: ApplianceError, cfg: Config) -> str:
+    """Return the concrete next step for a failed connection, by what failed."""
+    from .errors import HostKeyError, LoginError, SecretError, TunnelError
+
+    ssh = cfg.ssh
+    if isinstance(error, HostKeyError) and ssh is not None:
+        return (
+            f"ask the bastion's admin for its key's fingerprint; if it matches the one above, "
+            f"re-pin it: ssh-keyscan -p {ssh.port} {ssh.host} > {ssh.known_hosts}"
+        )
+    if isinstance(error, TunnelError) and ssh is not None:
+        return (
+            f"check ssh.host and ssh.port, that {ssh.host} answers from here (nc -vz {ssh.host} {ssh.port}) "
+            f"and that the bastion lets {ssh.user} forward to {cfg.source.host}:{cfg.source.port}"
+        )
+    if isinstance(error, LoginError):
+        return f"check source.user ({cfg.source.user}) and the password in source.password_file with the DBA"
+    if isinstance(error, SecretError):
+        return "give the file to the service user with mode 0600 (chown appliance, chmod 600)"
+    return (
+        f"check source.host and source.port ({cfg.source.host}:{cfg.source.port}, as the bastion sees "
+        f"them) and that the database is up"
     )
 
 
@@ -133,8 +170,9 @@ def _database(cfg: Config) -> list[Check]:
             # A superuser passes every privilege check: its grants say nothing.
             writes = [] if is_super else [row[0] for row in source.execute(_WRITE_GRANTS)]
             shapes = source.describe([t.name for t in cfg.tables])
+            compression = _compression(cfg, link.tunnel.compression if link.tunnel else None)
         except ApplianceError as e:
-            return [Check("database", False, str(e), "see the message")]
+            return [Check("database", False, str(e), _fix_for(e, cfg))]
     src = cfg.source
     where = f"{src.user}@{src.host}:{src.port}/{src.database}"
     if read_only != "on":
@@ -157,7 +195,25 @@ def _database(cfg: Config) -> list[Check]:
         if missing
         else Check("tables", True, f"all {len(cfg.tables)} configured tables exist")
     )
-    return [session, _role(src.user, bool(is_super), writes), tables]
+    return [session, _role(src.user, bool(is_super), writes), tables, *compression]
+
+
+def _compression(cfg: Config, chosen: str | None) -> list[Check]:
+    """Say whether the bastion compresses the link (BRIEF 9: a bastion may decline)."""
+    if cfg.ssh is None or chosen is None:
+        return []
+    if not cfg.ssh.compression:
+        return [Check("compression", None, "off (ssh.compression = false): the link is plain")]
+    if chosen == "none":
+        return [
+            Check(
+                "compression",
+                None,
+                "the bastion declined compression: the link is plain (rows take about 5x the bytes)",
+                "on the bastion, set Compression yes in sshd_config (OpenSSH's default) and reload sshd",
+            )
+        ]
+    return [Check("compression", True, f"the bastion compresses what it sends ({chosen})")]
 
 
 def _role(user: str, is_super: bool, writes: list[str]) -> Check:
@@ -184,26 +240,58 @@ def _role(user: str, is_super: bool, writes: list[str]) -> Check:
 
 
 def _replica(cfg: Config) -> Check:
-    from .sync.replica import Replica, sqlite_path
+    from .sync.replica import sqlite_path
 
     path = sqlite_path(cfg.replica_url)
     if path is None:
         return Check(
             "replica", False, f"{cfg.replica_url} is not SQLite", "use a sqlite:/// URL in replica.url"
         )
-    folder = Path(path).parent
-    try:
-        with Replica(cfg.replica_url) as replica:
-            replica.db.execute("BEGIN IMMEDIATE")
-            replica.db.execute("ROLLBACK")
-    except (ApplianceError, OSError) as e:
+    return _sqlite_file("replica", Path(path), "the agent copies every table again into a fresh file")
+
+
+def _state_store(cfg: Config) -> Check:
+    return _sqlite_file(
+        "state store",
+        Path(cfg.state_dir) / "state.sqlite",
+        "the agent starts a fresh one (health history and events are lost, the data is not)",
+    )
+
+
+def _sqlite_file(name: str, path: Path, after_move: str) -> Check:
+    """Check a SQLite file the agent writes: writable and undamaged, without creating it
+    (doctor runs as root: a file it made would be root's, and the service could not write it)."""
+    folder = path.parent
+    fix_folder = f"make {folder} a folder the service user can write: sudo install -d -o appliance {folder}"
+    if not path.exists():
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return Check(name, True, f"{path} does not exist yet; the agent creates it in a writable folder")
+        ancestor = next(p for p in (folder, *folder.parents) if p.exists())
+        if not folder.exists() and ancestor.is_dir() and os.access(ancestor, os.W_OK):
+            return Check(
+                name, None, f"{folder} does not exist yet: the agent's unit creates it when it starts"
+            )
         return Check(
-            "replica",
-            False,
-            f"cannot write {path}: {e}",
-            f"make {folder} a folder the service user can write: sudo install -d -o appliance {folder}",
+            name, False, f"{path} cannot be written: {ancestor} is not a writable folder", fix_folder
         )
-    return Check("replica", True, f"{cfg.replica_url} is writable")
+    if not os.access(path, os.W_OK) or not os.access(folder, os.W_OK):
+        return Check(name, False, f"{path} (or its folder) cannot be written", fix_folder)
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        result = str(e)
+    if result != "ok":
+        return Check(
+            name,
+            False,
+            f"{path} is damaged ({result})",
+            f"stop the agent (systemctl stop appliance-sync), move {path} aside, start it: {after_move}",
+        )
+    return Check(name, True, f"{path} is writable and passes SQLite's quick_check")
 
 
 def _disk(cfg: Config, machine: Machine) -> Check:
@@ -331,10 +419,42 @@ def run(config_path: str, machine: Machine | None = None) -> list[Check]:
     else:
         steps.append(lambda: _database(cfg))
     steps += [
-        lambda: [_replica(cfg), _disk(cfg, machine)],
+        lambda: [_state_store(cfg), _replica(cfg), _disk(cfg, machine)],
         lambda: _hardware(cfg, machine),
         lambda: [_units(machine), _clock(machine)],
     ]
     for step in steps:
         checks += step()
     return checks
+
+
+def host_keys(cfg: Config) -> tuple[list[str], str, str]:
+    """Return (the pinned fingerprints, the presented one, the known_hosts line that pins it)."""
+    from .errors import ConfigError
+    from .sync.tunnel import fingerprint, known_keys, presented_key
+
+    ssh = cfg.ssh
+    if ssh is None:
+        raise ConfigError([Problem("ssh", "there is no [ssh] section", "nothing to pin without a bastion")])
+    pinned = known_keys(ssh)
+    key = presented_key(ssh.host, ssh.port, [], ssh.connect_timeout)
+    entry = ssh.host if ssh.port == 22 else f"[{ssh.host}]:{ssh.port}"
+    return (
+        [fingerprint(k) for k in pinned.values()],
+        fingerprint(key),
+        f"{entry} {key.get_name()} {key.get_base64()}",
+    )
+
+
+def repin(cfg: Config, line: str) -> None:
+    """Replace the bastion's lines in known_hosts by ``line`` (other hosts' lines are kept)."""
+    assert cfg.ssh is not None
+    path = Path(cfg.ssh.known_hosts)
+    entry = line.split(" ", 1)[0]
+    kept = []
+    if path.exists():
+        kept = [x for x in path.read_text().splitlines() if x.split(" ", 1)[0] != entry]
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text("\n".join([*kept, line]) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from support.pg import SUPERUSER_PASSWORD
 
 from appliance.cli import main
+from appliance.config import load
 from appliance.doctor import Machine, run
 
 WRITER, WRITER_PASSWORD = "doctor_writer", "writer-pw"
@@ -81,8 +82,10 @@ def writer(sales, tmp_path):
 def test_doctor_healthy_setup_is_all_ok(sales, make_config):
     result = doctor(healthy(sales, make_config))
     assert result.exit_code == 0, result.output
-    for name in ("config", "secrets", "ssh", "database", "role", "tables", "replica", "disk", "gpio", "i2c"):
+    for name in ("config", "secrets", "ssh", "database", "role", "tables", "disk", "gpio", "i2c"):
         assert line(result.output, name).startswith("ok"), result.output
+    for name in ("replica", "state store"):  # before the agent's first start: a note, not a problem
+        assert line(result.output, name).startswith("- "), result.output
         assert fix(result.output, name) == ""
     assert "all checks ok" in result.output
     assert "host key SHA256:" in line(result.output, "ssh")
@@ -151,16 +154,50 @@ def test_doctor_replica_not_writable(sales, make_config, tmp_path):
         f.write(f'\n[replica]\nurl = "sqlite:///{tmp_path}/a_file/replica.sqlite"\n')
     result = doctor(cfg)
     assert result.exit_code == 1
-    assert line(result.output, "replica").startswith(f"PROBLEM replica: cannot write {tmp_path}/a_file/")
+    assert line(result.output, "replica").startswith(
+        f"PROBLEM replica: {tmp_path}/a_file/replica.sqlite cannot be written: {tmp_path}/a_file is not"
+    )
     assert fix(result.output, "replica") == (
         f"make {tmp_path}/a_file a folder the service user can write: "
         f"sudo install -d -o appliance {tmp_path}/a_file"
     )
 
 
-def test_doctor_replica_writable(sales, make_config, tmp_path):
-    out = doctor(healthy(sales, make_config)).output
-    assert line(out, "replica") == f"ok replica: sqlite:///{tmp_path}/state/replica.sqlite is writable"
+def test_doctor_replica_and_state_store_never_created_then_checked(sales, make_config, tmp_path):
+    cfg = healthy(sales, make_config)
+    state = tmp_path / "state"
+    out = doctor(cfg).output
+    assert (
+        line(out, "replica")
+        == f"- replica: {state} does not exist yet: the agent's unit creates it when it starts"
+    )
+    assert not state.exists()  # doctor runs as root: anything it made would be root's
+    state.mkdir()
+    out = doctor(cfg).output
+    assert line(out, "state store").startswith(f"ok state store: {state}/state.sqlite does not exist yet")
+    assert not (state / "replica.sqlite").exists()
+    sync = CliRunner().invoke(main, ["--config", str(cfg), "sync", "--once"])
+    assert sync.exit_code == 0, sync.output
+    out = doctor(cfg).output
+    assert (
+        line(out, "replica")
+        == f"ok replica: {state}/replica.sqlite is writable and passes SQLite's quick_check"
+    )
+    assert line(out, "state store").startswith("ok state store:")
+
+
+def test_doctor_a_damaged_state_store_is_a_problem_with_its_fix(sales, make_config, tmp_path):
+    cfg = healthy(sales, make_config)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "state.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    result = doctor(cfg)
+    assert result.exit_code == 1
+    assert line(result.output, "state store").startswith(
+        f"PROBLEM state store: {tmp_path}/state/state.sqlite is damaged"
+    )
+    assert fix(result.output, "state store").startswith(
+        "stop the agent (systemctl stop appliance-sync), move"
+    )
 
 
 def test_doctor_disk_space(sales, make_config, tmp_path):
@@ -291,3 +328,33 @@ def test_doctor_bad_config_stops_early(tmp_path):
     result = doctor(path)
     assert result.exit_code == 1 and line(result.output, "config").startswith("PROBLEM")
     assert "Traceback" not in result.output
+
+
+def test_doctor_says_when_no_secret_is_configured(tmp_path):
+    from appliance.config import parse
+    from appliance.doctor import _secrets
+
+    cfg = parse({"source": {"host": "db", "database": "d", "user": "u"}, "tables": [{"name": "public.t"}]})
+    check = _secrets(cfg)
+    assert check.ok is None and check.detail == "no secrets configured (no password or key file, no variable)"
+
+
+def test_doctor_accept_host_key_shows_both_and_repins_only_after_yes(sales, make_config, tmp_path):
+    import subprocess
+
+    cfg = healthy(sales, make_config)
+    known = Path(load(cfg).ssh.known_hosts)
+    first = CliRunner().invoke(main, ["--config", str(cfg), "doctor", "--accept-host-key"])
+    assert first.exit_code == 0 and "nothing to do: the presented key is the pinned one" in first.output
+    # the bastion's key "changed": pin some other key, as after a rebuild of the bastion
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    entry = known.read_text().split(" ", 1)[0]
+    other = (tmp_path / "other.pub").read_text().split()
+    known.write_text(f"{entry} {other[0]} {other[1]}\n")
+    before = known.read_text()
+    refused = CliRunner().invoke(main, ["--config", str(cfg), "doctor", "--accept-host-key"], input="n\n")
+    assert refused.exit_code == 1 and "nothing changed" in refused.output and known.read_text() == before
+    assert "pinned in" in refused.output and "the bastion presents:  SHA256:" in refused.output
+    accepted = CliRunner().invoke(main, ["--config", str(cfg), "doctor", "--accept-host-key"], input="y\n")
+    assert accepted.exit_code == 0 and "pinned SHA256:" in accepted.output
+    assert line(doctor(cfg).output, "ssh").startswith("ok ssh:")

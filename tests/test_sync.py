@@ -380,3 +380,20 @@ def test_sync_bulk_copy_pauses_the_cycle_collector_and_restores_it():
         assert not gc.isenabled()  # left as the caller had it
     finally:
         gc.enable()
+
+
+def test_sync_each_statement_is_read_only_even_if_the_session_default_is_turned_off(sales):
+    # Statements run in autocommit (one round trip each, issue 15). The session's default
+    # read-only can be switched off by a statement; each statement's own SET TRANSACTION
+    # READ ONLY still holds. A superuser login, so that only the session can refuse.
+    from appliance.errors import SourceError
+    from appliance.sync.source import Source
+
+    sales.sql("CREATE TABLE t (id int)", db="sales")
+    with Source(sales.url(db="sales")) as src:
+        src.execute("SET default_transaction_read_only = off")
+        assert src.execute("SHOW default_transaction_read_only") == [("off",)]
+        with pytest.raises(SourceError) as e:
+            src.execute("INSERT INTO t VALUES (1)")
+        assert "read-only transaction" in str(e.value)
+    assert sales.sql("SELECT count(*) FROM t", db="sales") == [(0,)]

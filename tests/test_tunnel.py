@@ -196,3 +196,42 @@ def test_tunnel_cut_is_noticed(own_sshd, pg):
         assert not tunnel.is_up()
     finally:
         tunnel.close()
+
+
+def _select_42(port: int) -> int:
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host="127.0.0.1", port=port, user="postgres", password="super-secret-pw", dbname="postgres"
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 42")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_tunnel_asks_for_compression_and_the_bastion_grants_it(sshd, pg):
+    with Tunnel(spec_for(sshd, pg)) as tunnel:
+        assert tunnel.compression == "zlib@openssh.com"  # OpenSSH's delayed zlib, after login
+        assert _select_42(tunnel.local_port) == 42
+
+
+def test_tunnel_compression_off_gives_a_plain_link(sshd, pg):
+    with Tunnel(spec_for(sshd, pg, compression=False)) as tunnel:
+        assert tunnel.compression == "none"
+        assert _select_42(tunnel.local_port) == 42
+
+
+def test_tunnel_bastion_that_declines_compression_gives_a_plain_link(pg):
+    server = Sshd()
+    config = server.dir / "sshd_config"
+    config.write_text(config.read_text() + "Compression no\n")
+    server.start()
+    try:
+        with Tunnel(spec_for(server, pg)) as tunnel:
+            assert tunnel.compression == "none"
+            assert _select_42(tunnel.local_port) == 42
+    finally:
+        server.destroy()

@@ -22,6 +22,7 @@ from ..health.store import StateStore
 from ..service import StopFlag, Systemd
 from . import reconcile as reconcile_mod
 from .guard import Guard
+from .marks import Wanted, read_marks
 from .masking import mask_key, masker
 from .replica import Replica
 from .table import TableResult, TableSync, make_plan
@@ -38,6 +39,8 @@ class PassResult:
     ok: bool = False
     error: str | None = None
     tables: list[TableResult] = field(default_factory=list)
+    statements: int = 0  # sent to the source: over a distant link, each is a round trip
+    link_seconds: float = 0.0  # spent opening the link (tunnel, handshake, login)
 
     @property
     def rows(self) -> int:
@@ -47,7 +50,10 @@ class PassResult:
         if self.error:
             return f"pass failed: {self.error}"
         parts = [f"{t.name} +{t.written}/-{t.deleted}" + (" ERROR" if t.error else "") for t in self.tables]
-        return f"pass ok: {len(self.tables)} tables, {self.rows} rows changed ({', '.join(parts)})"
+        return (
+            f"pass ok: {len(self.tables)} tables, {self.rows} rows changed, "
+            f"{self.statements} statements ({', '.join(parts)})"
+        )
 
 
 def failure_kind(error: Exception) -> str:
@@ -70,21 +76,25 @@ def run_once(
     """Sync every configured table once and record the outcome in the state store."""
     result = PassResult(started=iso(utcnow()))
     error, replay_lag = None, None
+    counted = link.statements
     try:
         source = link.source()
+        result.link_seconds = link.open_seconds
         schemas = sorted({t.schema for t in config.tables})
         shapes, schema_tables = source.describe_all([t.name for t in config.tables], schemas)
         guard = Guard(config, store, source, replica)
         verdicts = guard.check(shapes, schema_tables)
         replay_lag = source.replay_lag()
+        marks = read_marks(source, _wanted_marks(config, replica, shapes, verdicts), config.sync.lookback)
         for table in config.tables:
             result.tables.append(
-                _sync_table(config, source, replica, guard, shapes, verdicts[table.name], table, tick)
+                _sync_table(config, source, replica, guard, shapes, verdicts[table.name], table, tick, marks)
             )
         result.ok = not any(t.error for t in result.tables)
     except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
-        error = e
-        result.error = str(e)
+        error = link.explain(e)
+        result.error = str(error)
+    result.statements = link.statements - counted
     result.finished = iso(utcnow())
     record_source(config, store, link, error, replay_lag, now=result.finished, update=False)
     for t in result.tables:
@@ -103,7 +113,24 @@ def run_once(
     return result
 
 
-def _sync_table(config, source, replica, guard, shapes, verdict, table, tick) -> TableResult:
+def _wanted_marks(config: Config, replica: Replica, shapes, verdicts) -> list[Wanted]:
+    """Return the tables past their initial copy whose high-water mark this pass needs."""
+    wanted = []
+    for t in config.tables:
+        shape, st = shapes.get(t.name), replica.state(t.replica_name)
+        if not t.cursor or shape is None or verdicts[t.name].frozen or st is None:
+            continue
+        if st.phase != "incremental":
+            continue
+        try:
+            key = [shape.column(k) for k in (t.primary_key or shape.primary_key)]
+            wanted.append(Wanted(t, shape.column(t.cursor), key))
+        except KeyError:
+            continue  # a key or cursor gone: the table's own path reports it
+    return wanted
+
+
+def _sync_table(config, source, replica, guard, shapes, verdict, table, tick, marks) -> TableResult:
     shape = shapes.get(table.name)
     if verdict.frozen:
         return TableResult(
@@ -132,6 +159,7 @@ def _sync_table(config, source, replica, guard, shapes, verdict, table, tick) ->
             config.sync,
             tick,
             lambda rows: guard.violations(table, verdict, plan.names, key, rows),
+            marks.get(table.name),
         ).run()
     except (SourceError, TunnelError):
         raise  # the connection failed: the whole pass stops
@@ -163,10 +191,20 @@ def record_source(
             "down": down,
             "checked_at": now,
             "replay_lag": replay_lag if not down else previous.get("replay_lag"),
+            "statements_total": previous.get("statements_total", 0),
         },
     )
     if update:
         health.update(config, store, now=now)
+
+
+def count_statements(store: StateStore, n: int) -> None:
+    """Add ``n`` to the statements sent to the source, for /metrics
+    (``appliance_source_statements_total``; the page reads it from the state store)."""
+    if n:
+        source = store.get("source", {})
+        source["statements_total"] = source.get("statements_total", 0) + n
+        store.put("source", source)
 
 
 def backoff(failures: int, cap: float) -> float:
@@ -198,6 +236,7 @@ class Agent:
         self.stopping = StopFlag()  # SIGTERM / SIGINT set it while run() runs
         self.failures = 0
         self._last_beat = 0.0
+        self._counted = link.statements  # statements already added to the state store
         self.systemd = Systemd(config.environ)
 
     def heartbeat(self, force: bool = False) -> None:
@@ -215,6 +254,7 @@ class Agent:
         return it and the delay before the next one."""
         t0 = time.monotonic()
         result = run_once(self.config, self.link, self.replica, self.store, self.heartbeat)
+        before_reconcile = self.link.statements
         if not result.error:
 
             def tick() -> None:  # a reconciliation can take minutes: heartbeat, and stop on SIGTERM
@@ -226,8 +266,12 @@ class Agent:
                 self.config, self.link, self.replica, self.store, result.tables, force=reconcile, tick=tick
             )
             result.ok = result.ok and not result.error and not any(t.error for t in result.tables)
+        result.statements += self.link.statements - before_reconcile
         self.heartbeat(force=True)
-        log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0)
+        # The duration leaves out opening the link (BRIEF 9: "Pass summary line").
+        log.info("%s (%.2fs)", result.summary(), time.monotonic() - t0 - result.link_seconds)
+        count_statements(self.store, self.link.statements - self._counted)  # probes included
+        self._counted = self.link.statements
         if result.error:
             self.failures += 1
             return result, backoff(self.failures, self.interval)

@@ -7,6 +7,7 @@ reopens it, and knows which part is down so health can say why.
 from __future__ import annotations
 
 import logging
+import time
 
 import sqlalchemy as sa
 
@@ -28,6 +29,8 @@ class SourceLink:
         self._source: Source | None = None
         self.tunnel_state = "direct" if config.ssh is None else "down"
         self.database_state = "down"
+        self.open_seconds = 0.0  # what the last source() spent opening the tunnel and logging in
+        self._closed_statements = 0  # statements of sessions closed since
 
     def _password(self) -> str | None:
         s = self.config.source
@@ -48,18 +51,35 @@ class SourceLink:
         port = self.tunnel.local_port
         assert port is not None  # open() returns only once the child reported its port
         self.tunnel_state = "up"
-        log.info("tunnel up: 127.0.0.1:%s -> %s:%s via %s", port, src.host, src.port, ssh.host)
+        log.info(
+            "tunnel up: 127.0.0.1:%s -> %s:%s via %s (compression: %s)",
+            port,
+            src.host,
+            src.port,
+            ssh.host,
+            self.tunnel.compression,
+        )
         return "127.0.0.1", port
+
+    @property
+    def statements(self) -> int:
+        """Return the statements sent to the source through this link so far."""
+        return self._closed_statements + (self._source.statements if self._source else 0)
 
     def source(self) -> Source:
         """Return a connected, probed source session; raise TunnelError/SourceError if down."""
+        t0 = time.monotonic()
+        self.open_seconds = 0.0
         try:
             if self.config.ssh is not None:
+                tunnel = self.tunnel
                 host, port = self._open_tunnel(self.config.ssh)
                 if self._source is not None and self._source.port != port:
                     self._close_source()
+                opened = self.tunnel is not tunnel
             else:
                 host, port = self.config.source.host, self.config.source.port
+                opened = False
             if self._source is None:
                 s = self.config.source
                 url = sa.URL.create(
@@ -75,6 +95,11 @@ class SourceLink:
                     url, s.statement_timeout, s.connect_timeout, where=f"{s.host}:{s.port}/{s.database}"
                 )
                 self._source.port = port
+            if not self._source.connected:
+                self._source.connect()
+                opened = True
+            if opened:  # the pass summary's duration leaves out opening the link (BRIEF 9)
+                self.open_seconds = time.monotonic() - t0
             self._source.probe()
             self.database_state = "up"
             return self._source
@@ -87,6 +112,24 @@ class SourceLink:
                 self.tunnel_state = "down"
             self._close_source()
             raise
+
+    def explain(self, error: Exception, wait: float = 1.0) -> Exception:
+        """Return the error to report for a statement that failed mid-pass.
+
+        When the tunnel child ended (a cut or a stalled link: it shuts the SSH connection,
+        then the forwarded sockets close and the driver sees only "server closed the
+        connection"), the child's own reason is the one that says what happened.
+        """
+        tunnel = self.tunnel
+        if not isinstance(error, SourceError) or self.config.ssh is None or tunnel is None:
+            return error
+        if not tunnel.wait_ended(wait):
+            return error
+        self.tunnel_state = self.database_state = "down"
+        return TunnelError(
+            f"{tunnel.exit_reason()}. The bastion {self.config.ssh.host}:"
+            f"{self.config.ssh.port} may be down or unreachable."
+        )
 
     def check(self) -> None:
         """Probe cheaply between passes; raise TunnelError/SourceError when down."""
@@ -111,6 +154,7 @@ class SourceLink:
 
     def _close_source(self) -> None:
         if self._source is not None:
+            self._closed_statements += self._source.statements
             self._source.close()
             self._source.engine.dispose()
             self._source = None
@@ -138,6 +182,11 @@ class FixedLink:
         self._source = source
         self.tunnel_state = "direct"
         self.database_state = "down"
+        self.open_seconds = 0.0
+
+    @property
+    def statements(self) -> int:
+        return self._source.statements
 
     def source(self) -> Source:
         self._source.probe()
@@ -146,6 +195,9 @@ class FixedLink:
 
     def check(self) -> None:
         self.source()
+
+    def explain(self, error: Exception) -> Exception:
+        return error
 
     def close(self) -> None:
         self._source.close()

@@ -60,6 +60,10 @@ _MIGRATIONS = [
         replica_name TEXT PRIMARY KEY,
         signature TEXT NOT NULL
     )""",
+    # What the last complete incremental pass saw (marks.Mark.stamp): the cursor's maximum
+    # and its lookback window's fingerprint; an idle pass that finds both unchanged skips
+    # the table's read.
+    "ALTER TABLE _appliance_tables ADD COLUMN mark TEXT",
 ]
 
 
@@ -79,6 +83,7 @@ class TableState:
     last_sync: str | None
     rows: int
     rows_synced_total: int
+    mark: str | None = None
 
 
 def sqlite_path(url: str) -> str | None:
@@ -149,7 +154,7 @@ class Replica:
     def save_state(self, st: TableState) -> None:
         """Write the bookkeeping row (call inside the batch's transaction)."""
         self.db.execute(
-            "INSERT OR REPLACE INTO _appliance_tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO _appliance_tables VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 st.replica_name,
                 st.source_name,
@@ -163,6 +168,7 @@ class Replica:
                 st.last_sync,
                 st.rows,
                 st.rows_synced_total,
+                st.mark,
             ),
         )
 

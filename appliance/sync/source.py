@@ -11,7 +11,8 @@ than COPY parsed in Python (bench_sync).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn, cast
@@ -26,6 +27,8 @@ from ..schema.shape import Column, Shape
 from .typemap import generic_kind, pg_kind, pg_literal_expr, pg_select_expr, quote_ident, shift_iso
 
 Row = list[Any]
+
+READ_ONLY = "SET TRANSACTION READ ONLY; "  # before every statement: see Source._read_only
 
 
 @dataclass
@@ -151,6 +154,15 @@ class Source:
         self.engine = sa.create_engine(url, poolclass=NullPool, connect_args=args, hide_parameters=True)
         self._conn: DBAPIConnection | None = None  # raw DBAPI connection
         self._sa_conn: sa.Connection | None = None
+        # Statements sent (each one round trip): the pass summary and /metrics show them,
+        # because over a distant link round trips, not rows, set the pace.
+        self.statements = 0
+        self.round_trip = 0.0  # seconds, measured by the last probe
+
+    @property
+    def connected(self) -> bool:
+        """Return True while the session is open (a failed statement closes it)."""
+        return self._sa_conn is not None
 
     # -- connection ----------------------------------------------------------------------
     def connect(self) -> None:
@@ -162,7 +174,12 @@ class Source:
             conn = self._conn = self._sa_conn.connection.dbapi_connection
             assert conn is not None  # None only once SQLAlchemy invalidated it
             if self.is_postgres:
-                conn.set_session(readonly=True)
+                # Autocommit: each statement is its own transaction. Without it psycopg2
+                # sends BEGIN before and we send COMMIT after every statement: three round
+                # trips each, which over a distant link cost more than the rows. Every
+                # statement still runs read-only, whatever the session's default says
+                # (see READ_ONLY).
+                conn.set_session(readonly=True, autocommit=True)
             else:
                 self._sa_conn.exec_driver_sql("PRAGMA query_only = ON")
                 self._sa_conn.commit()
@@ -192,8 +209,9 @@ class Source:
         conn = self._conn
         assert conn is not None  # connect() opened it or raised
         cur = conn.cursor()
+        self.statements += 1
         try:
-            cur.execute(sql, params or ())
+            cur.execute(self._read_only(sql), params or ())
             # psycopg2 and sqlite3 return a list of tuples; the DBAPI protocol says Sequence.
             rows = cast(list[tuple], cur.fetchall()) if cur.description else []
             conn.commit()  # never leave a transaction idle on production
@@ -203,6 +221,15 @@ class Source:
         finally:
             cur.close()
 
+    def _read_only(self, sql: str) -> str:
+        """Return ``sql`` made read-only at the transaction level (PostgreSQL).
+
+        In autocommit a statement's transaction takes ``default_transaction_read_only``,
+        which any statement of the session could turn off; ``SET TRANSACTION READ ONLY``
+        in the same query string (one implicit transaction, one round trip) holds anyway.
+        """
+        return READ_ONLY + sql if self.is_postgres else sql
+
     def _fail(self, e: Exception) -> NoReturn:
         self.close()  # a failed statement aborts the transaction: start clean next time
         if isinstance(e, sa.exc.DBAPIError) or type(e).__module__.split(".")[0] in ("psycopg2", "sqlite3"):
@@ -210,8 +237,13 @@ class Source:
         raise e
 
     def probe(self) -> None:
-        """Run SELECT 1; raise SourceError when the database does not answer."""
+        """Run SELECT 1; raise SourceError when the database does not answer.
+
+        Its time is the link's round trip, as the copy sizes its pages by it.
+        """
+        t0 = time.monotonic()
         self._run("SELECT 1")
+        self.round_trip = time.monotonic() - t0
 
     def execute(self, sql: str, params: Any = None) -> list[tuple]:
         """Run one statement in the read-only session and return its rows."""
@@ -312,6 +344,38 @@ class Source:
         # NULL as None), and each page is one short statement on the source.
         rows = self._run(sql, params)
         return _decode_blobs(rows, columns)
+
+    def send_page(
+        self,
+        table: TableSettings,
+        columns: list[Column],
+        order: list[Column],
+        page: Page,
+        flags: dict[str, str],
+    ) -> Pending:
+        """Run one keyset page's statement; return it with its rows not yet converted.
+
+        The last row (the next page's keyset bound) and a small sample are converted at
+        once; the rest later by ``Pending.chunks``, in the caller's thread, while this
+        session already runs the next page's statement: psycopg2 keeps each cursor's
+        result on its own, so turning a page into Python rows no longer keeps the link
+        idle (issue 15).
+        """
+        if not self.is_postgres:
+            rows = self.read_page(table, columns, order, page, flags)
+            return Pending(None, rows, columns, page.limit)
+        sql, params = self._page_sql(table, columns, order, page, flags)
+        self.connect()
+        conn = self._conn
+        assert conn is not None  # connect() opened it or raised
+        cur = conn.cursor()
+        self.statements += 1
+        try:
+            cur.execute(self._read_only(sql), params or ())
+            return Pending(cur, None, columns, page.limit)
+        except Exception as e:
+            cur.close()
+            self._fail(e)
 
     def max_cursor(self, table: TableSettings, cursor: Column) -> str | None:
         """Return the largest cursor value at the source, in replica form."""
@@ -447,6 +511,53 @@ class Source:
             return self._read_generic(sql, params, columns, len(exprs))
         rows = self._run(sql, params)
         return _decode_blobs(rows, columns)
+
+
+class Pending:
+    """One page whose statement has run: its size, last row and a sample at once, its rows
+    batch by batch when asked (each psycopg2 cursor holds its own result, so the session
+    is free for the next statement meanwhile)."""
+
+    SAMPLE = 8  # rows converted early, for pacing's estimate of a row's size
+
+    def __init__(self, cur: Any, rows: list[Row] | None, columns: list[Column], limit: int) -> None:
+        self._cur, self._rows, self.columns, self.limit = cur, rows, columns, limit
+        if rows is not None:
+            self.count = len(rows)
+            self.last = rows[-1] if rows else None
+            self.sample: list[Row] = rows[:: max(1, len(rows) // self.SAMPLE)]
+            return
+        self.count = cur.rowcount
+        self.sample = []
+        for i in range(0, self.count, max(1, self.count // self.SAMPLE)):
+            cur.scroll(i, mode="absolute")
+            self.sample.append(cur.fetchone())
+        if self.count:
+            cur.scroll(self.count - 1, mode="absolute")
+            self.sample.append(cur.fetchone())
+            cur.scroll(0, mode="absolute")  # chunks() reads from the first
+        self.sample = _decode_blobs(self.sample, columns)
+        self.last = self.sample[-1] if self.count else None
+
+    def chunks(self, size: int) -> Iterator[list[Row]]:
+        """Yield the page's rows (replica form) in lists of at most ``size``; once.
+        An empty page yields one empty list."""
+        size = max(1, size)
+        if self._rows is not None:
+            rows, self._rows = self._rows, []
+            for i in range(0, max(1, len(rows)), size):
+                yield rows[i : i + size]
+            return
+        try:
+            if not self.count:
+                yield []
+            while True:
+                batch = cast(list, self._cur.fetchmany(size))
+                if not batch:
+                    return
+                yield _decode_blobs(batch, self.columns)
+        finally:
+            self._cur.close()
 
 
 def _decode_blobs(rows: list, columns: list[Column]) -> list:

@@ -29,7 +29,8 @@ from ..clock import iso, utcnow
 from ..config import SyncSettings, TableSettings
 from ..errors import SourceSchemaError
 from ..schema.shape import Column, Shape
-from . import extras, history
+from . import extras, history, pacing
+from .marks import Mark
 from .replica import Replica, TableState
 from .source import Page, Row, Source
 from .typemap import quote_ident
@@ -131,28 +132,34 @@ def make_plan(table: TableSettings, shape: Shape, pg: bool, only: set[str] | Non
     return plan
 
 
-def prefetch(items: Iterable, depth: int = 1) -> Iterator:
-    """Yield from ``items``, produced in a thread up to ``depth`` items ahead."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
+def prefetch(items: Iterable, ahead: int = 1) -> Iterator:
+    """Yield from ``items``, produced in a thread at most ``ahead`` items ahead.
+
+    An item counts as alive from the moment the thread starts producing it until the
+    consumer asks for the one after it, so at most ``ahead + 1`` exist at once: with pages
+    of a few megabytes, that bound is the agent's memory.
+    """
+    q: queue.Queue = queue.Queue()
+    slots = threading.Semaphore(ahead + 1)
     stop, done = threading.Event(), object()
 
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def produce() -> None:
+        it = iter(items)
         try:
-            for item in items:
-                if not put(item):
+            while True:
+                while not slots.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
                     return
-            put(done)
+                try:
+                    item = next(it)
+                except StopIteration:
+                    q.put(done)
+                    return
+                q.put(item)
         except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
-            put(e)
+            q.put(e)
 
     worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()
@@ -164,12 +171,10 @@ def prefetch(items: Iterable, depth: int = 1) -> Iterator:
             if isinstance(item, BaseException):
                 raise item
             yield item
+            slots.release()  # the consumer is done with it: the next may be produced
     finally:
         stop.set()
-        while worker.is_alive():  # let a producer blocked on a full queue finish
-            with contextlib.suppress(queue.Empty):
-                q.get_nowait()
-            worker.join(0.05)
+        worker.join()  # a producer mid-item (a statement running) finishes it first
 
 
 @contextlib.contextmanager
@@ -200,8 +205,10 @@ class TableSync:
         settings: SyncSettings,
         tick: Callable[[], None] = lambda: None,
         inspect: Callable[[list[Row]], None] = lambda rows: None,
+        mark: Mark | None = None,
     ) -> None:
         self.source, self.replica, self.plan, self.settings = source, replica, plan, settings
+        self.mark = mark  # the pass's high-water mark of this table (marks.read_marks)
         self.table = plan.table
         self.name = plan.table.replica_name
         self.tick = tick
@@ -302,22 +309,29 @@ class TableSync:
             page.after = list(rows[-1][: len(self.plan.key)])
 
     # -- reading -------------------------------------------------------------------------
-    def _pages(self, order: list[Column], page: Page):
-        """Yield keyset pages until the source has no more rows; the next page is fetched
-        while the caller writes this one (the driver and SQLite release the GIL)."""
-        return prefetch(self._fetch_pages(order, page))
+    def _pages(self, order: list[Column], page: Page) -> Iterator[list[Row]]:
+        """Yield keyset pages until the source has no more rows. A thread runs the next
+        page's statement while this thread turns the previous page into rows and writes
+        them (the driver and SQLite release the GIL while they wait)."""
+        for pending in prefetch(self._fetch_pages(order, page)):
+            # A page of the distant link is several batches: each is turned into rows and
+            # committed with its cursor on its own, so Python holds one batch at a time.
+            for rows in pending.chunks(self.settings.batch_size):
+                if self.plan.mask is not None:
+                    rows = self.plan.mask(rows)
+                yield rows
 
     def _fetch_pages(self, order: list[Column], page: Page):
         while True:
-            rows = self.source.read_page(self.table, self.plan.columns, order, page, self.plan.flags)
-            self.result.read += len(rows)
-            if self.plan.mask is not None:
-                rows = self.plan.mask(rows)
-            yield rows
-            if not page.limit or len(rows) < page.limit:
+            t0 = time.monotonic()
+            pending = self.source.send_page(self.table, self.plan.columns, order, page, self.plan.flags)
+            seconds = time.monotonic() - t0
+            self.result.read += pending.count
+            yield pending
+            if not page.limit or pending.count < pending.limit or pending.last is None:
                 return
-            last = rows[-1]
-            page.after = [last[self.plan.columns.index(c)] for c in order]
+            page.after = [pending.last[self.plan.columns.index(c)] for c in order]
+            page.limit = pacing.next_limit(page.limit, pending.sample, seconds, self.source.round_trip)
             self.tick()
 
     def _split(self, rows: list[Row], filtered: bool) -> tuple[list[Row], list[list]]:
@@ -387,9 +401,13 @@ class TableSync:
 
     def _incremental(self, st: TableState, cursor: Column) -> None:
         order = [cursor, *self.plan.key]
-        upper = self.source.max_cursor(self.table, cursor)
+        mark = self.mark
+        upper = mark.upper if mark is not None else self.source.max_cursor(self.table, cursor)
         if upper is None:
             return
+        stamp = mark.stamp() if mark is not None else None
+        if stamp is not None and st.mark == stamp and str(st.cursor_value) == str(upper):
+            return  # nothing new, nothing late: the window holds what the last pass read
         page = Page(
             lower_bound=st.cursor_value,
             upper_bound=upper,
@@ -408,9 +426,12 @@ class TableSync:
                 self._write(keep, gone, upsert=True)
                 st.cursor_value, st.cursor_key = rows[-1][ci], self.plan.key_of(rows[-1])
                 self.replica.save_state(st)
+        # Read through ``upper``: what the window held then is in the replica (_finish saves
+        # it; a pass killed before that re-reads the window next time).
+        st.mark = stamp
 
     def _null_cursor_rows(self, cursor: Column) -> None:
-        if not cursor.nullable:
+        if not cursor.nullable or (self.mark is not None and not self.mark.nulls):
             return
         page = Page(limit=self.settings.batch_size, filtered=False, null_cursor=cursor.name)
         for rows in self._pages(self.plan.key, page):

@@ -14,6 +14,7 @@ SSH session dies (it reports why and exits).
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
@@ -49,8 +51,14 @@ def known_keys(ssh: SSHSettings) -> dict[str, paramiko.PKey]:
     """Return {key type: key} pinned for the bastion in ssh.known_hosts."""
     import paramiko
 
+    from ..secrets import check_trusted_file
+
     try:
+        if os.path.exists(ssh.known_hosts):  # a missing file gets its own hint below
+            check_trusted_file(ssh.known_hosts, "ssh.known_hosts")  # others could pin their bastion
         hostkeys = paramiko.HostKeys(ssh.known_hosts)
+    except SecretError as e:
+        raise HostKeyError(str(e)) from None
     except FileNotFoundError:
         raise HostKeyError(
             f"ssh.known_hosts: {ssh.known_hosts} does not exist. Pin the "
@@ -162,6 +170,7 @@ class TunnelSpec:
     connect_timeout: float
     remote_host: str
     remote_port: int
+    compression: bool = True
 
 
 def _check_forwarding(transport: paramiko.Transport, spec: TunnelSpec) -> None:
@@ -200,6 +209,7 @@ def open_forwarder(spec: TunnelSpec):
         spec.known_hosts,
         spec.keepalive,
         spec.connect_timeout,
+        spec.compression,
     )
     host_key = pinned_host_key(ssh)
     pkey = load_private_key(spec.key_file) if spec.key_file else None
@@ -219,6 +229,10 @@ def open_forwarder(spec: TunnelSpec):
         remote_bind_address=(spec.remote_host, spec.remote_port),
         local_bind_address=("127.0.0.1", 0),
         set_keepalive=spec.keepalive,
+        # zlib, offered by us and chosen by the bastion's sshd (BRIEF 9): the bastion
+        # compresses the rows, the Pi only inflates them; a bastion with Compression no
+        # answers "none" and the link is plain.
+        compression=spec.compression,
         logger=quiet,
     )
     sshtunnel.SSH_TIMEOUT = spec.connect_timeout
@@ -239,7 +253,14 @@ def open_forwarder(spec: TunnelSpec):
     except TunnelError:
         forwarder.stop(force=True)
         raise
+    forwarder.link_socket = connection  # the child's watch reads when it last heard the bastion
     return forwarder
+
+
+def negotiated_compression(forwarder) -> str:
+    """Return the compression the bastion chose for what it sends us ("none": plain)."""
+    transport = getattr(forwarder, "_transport", None)
+    return getattr(transport, "remote_compression", None) or "none"
 
 
 class _AckAtOnce:
@@ -254,11 +275,15 @@ class _AckAtOnce:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = _no_delay(sock)
+        self.last_heard = time.monotonic()  # when the bastion last sent us a byte
 
     def recv(self, size: int) -> bytes:
         if _QUICKACK is not None:
             self._sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
-        return self._sock.recv(size)
+        data = self._sock.recv(size)
+        if data:
+            self.last_heard = time.monotonic()
+        return data
 
     def __getattr__(self, name: str):
         return getattr(self._sock, name)
@@ -309,7 +334,7 @@ def _child_main() -> int:
     except errors.ApplianceError as e:
         say(error=type(e).__name__, message=str(e))
         return 2
-    say(port=forwarder.local_bind_port)
+    say(port=forwarder.local_bind_port, compression=negotiated_compression(forwarder))
     parent_gone = threading.Event()
 
     def watch_stdin():
@@ -318,13 +343,59 @@ def _child_main() -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     code = 0
+    silence = Silence(forwarder._transport, forwarder.link_socket, spec.keepalive)
     while not parent_gone.wait(0.5):
         if not forwarder.is_active:
             say(down=f"the SSH session to {spec.host}:{spec.port} ended")
             code = 3
             break
+        quiet = silence.check()
+        if quiet is not None:
+            say(
+                down=f"the SSH session to {spec.host}:{spec.port} went silent for {quiet:.0f}s "
+                f"(the link stalled: nothing arrived, not even an answer to a keepalive)"
+            )
+            # Shut the dead connection first: a clean stop would queue a goodbye behind it.
+            with contextlib.suppress(OSError):
+                forwarder.link_socket.shutdown(socket.SHUT_RDWR)
+            code = 3
+            break
     forwarder.stop(force=True)
     return code
+
+
+class Silence:
+    """Notice a link that stalls without closing.
+
+    paramiko's keepalive asks for no answer and a stalled TCP connection never fails, so
+    a link that stops forwarding (a router that hangs, a 4G cell that drops out) would
+    hang every statement until the kernel gives up, many minutes later. So: after
+    ``keepalive / 2`` seconds in which the bastion sent nothing, ask it for an answer
+    (``keepalive@openssh.com``, want-reply); after ``keepalive`` seconds of silence the
+    session counts as dead. Any byte counts as an answer, so a slow link busy with a big
+    page never looks silent.
+    """
+
+    def __init__(self, transport, sock, keepalive: float, clock=time.monotonic) -> None:
+        self.transport, self.sock, self.keepalive, self.clock = transport, sock, keepalive, clock
+        self._asking: threading.Thread | None = None
+
+    def check(self) -> float | None:
+        """Return the seconds of silence when the session counts as dead, else None."""
+        quiet = self.clock() - self.sock.last_heard
+        if quiet >= self.keepalive:
+            return quiet
+        if quiet >= self.keepalive / 2 and (self._asking is None or not self._asking.is_alive()):
+            # global_request(wait=True) blocks until answered: in a thread of its own.
+            self._asking = threading.Thread(target=self._ask, daemon=True)
+            self._asking.start()
+        return None
+
+    def _ask(self) -> None:
+        try:
+            self.transport.global_request("keepalive@openssh.com", wait=True)
+        except Exception:  # noqa: BLE001 - a dying transport; check() sees the silence
+            pass
 
 
 class Tunnel:
@@ -333,6 +404,7 @@ class Tunnel:
     def __init__(self, spec: TunnelSpec) -> None:
         self.spec = spec
         self.local_port: int | None = None
+        self.compression = "none"  # what the bastion chose: "zlib@openssh.com", "zlib" or "none"
         self._proc: subprocess.Popen | None = None
 
     @classmethod
@@ -351,6 +423,7 @@ class Tunnel:
                 ssh.connect_timeout,
                 remote_host,
                 remote_port,
+                ssh.compression,
             )
         )
 
@@ -378,6 +451,7 @@ class Tunnel:
                 raise cls(msg["message"])
             raise TunnelError(f"the tunnel process failed to start: {detail or 'no output'}")
         self.local_port = int(msg["port"])
+        self.compression = msg.get("compression") or "none"
         return self
 
     @staticmethod
@@ -399,6 +473,16 @@ class Tunnel:
     def is_up(self) -> bool:
         """Return True while the child runs and its SSH session is alive."""
         return self._proc is not None and self._proc.poll() is None
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Return True once the child has ended, waiting at most ``timeout`` seconds."""
+        if self._proc is None:
+            return False
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def exit_reason(self) -> str:
         """Return why the child ended (its last report), once it has."""

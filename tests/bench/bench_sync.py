@@ -150,6 +150,9 @@ def ours(pg: PgCluster, sshd: Sshd, work: Path) -> tuple[float, float, dict]:
     """appliance sync --once through our tunnel; returns (seconds, peak RSS MB, CPU)."""
     os.chmod(sshd.client_key, 0o600)
     config = sections(work / "state", pg, password_file(work / "pw"), sshd)
+    # Loopback against a plain ssh -L: compression (on by default, for the field link)
+    # would only add CPU here. bench_link measures it where it counts.
+    config["ssh"]["compression"] = False
     cfg = write_config(work / "bench.toml", config, [{"name": "public.bench", "cursor": "updated_at"}])
     meter = CpuMeter(pg, sshd).start()
     t0 = time.perf_counter()
