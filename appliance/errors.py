@@ -48,6 +48,11 @@ class LoginError(SourceError):
     """The source database refused the login."""
 
 
+class QueryError(SourceError):
+    """The source answered one query with an error (a timeout, a view that raises): that
+    table's problem, not the link's; the other tables go on."""
+
+
 class SourceSchemaError(ApplianceError, LookupError):
     """A configured table or column does not exist at the source or cannot be mapped."""
 

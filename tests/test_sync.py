@@ -193,8 +193,9 @@ def test_sync_late_commit_inside_lookback_is_seen(sales, make_config):
     assert replica_orders(cfg) == source_orders(sales)
 
 
-class Interrupted(Exception):
-    """Raised from the pass's own per-page tick: the copy dies between two pages."""
+class Interrupted(BaseException):
+    """Raised from the pass's own per-page tick: the copy dies between two pages, as the
+    process would on a signal (a BaseException: a table's ordinary errors are caught)."""
 
 
 def test_sync_interrupted_initial_copy_resumes_from_its_cursor(sales, make_config):

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from ..clock import iso, utcnow
 from ..config import Config
-from ..errors import ApplianceError, HostKeyError, LoginError, SecretError, SourceError, TunnelError
+from ..errors import (
+    ApplianceError,
+    HostKeyError,
+    LoginError,
+    QueryError,
+    SecretError,
+    SourceError,
+    TunnelError,
+)
 from ..health import notify
 from ..health import status as health
 from ..health.store import StateStore
@@ -49,9 +57,11 @@ class PassResult:
     def summary(self) -> str:
         if self.error:
             return f"pass failed: {self.error}"
+        failed = any(t.error for t in self.tables)  # each failed table says ERROR below
         parts = [f"{t.name} +{t.written}/-{t.deleted}" + (" ERROR" if t.error else "") for t in self.tables]
         return (
-            f"pass ok: {len(self.tables)} tables, {self.rows} rows changed, "
+            ("pass with errors: " if failed else "pass ok: ")
+            + f"{len(self.tables)} tables, {self.rows} rows changed, "
             f"{self.statements} statements ({', '.join(parts)})"
         )
 
@@ -161,10 +171,15 @@ def _sync_table(config, source, replica, guard, shapes, verdict, table, tick, ma
             lambda rows: guard.violations(table, verdict, plan.names, key, rows),
             marks.get(table.name),
         ).run()
+    except QueryError as e:  # the source answered with an error: this table's, the others go on
+        return TableResult(table.name, table.replica_name, error=str(e))
     except (SourceError, TunnelError):
         raise  # the connection failed: the whole pass stops
     except ApplianceError as e:
         return TableResult(table.name, table.replica_name, error=str(e))
+    except Exception as e:  # a row or a name nobody foresaw: this table's error, never the agent's exit
+        log.exception("%s: the pass of this table failed", table.name)
+        return TableResult(table.name, table.replica_name, error=f"{type(e).__name__}: {str(e)[:300]}")
 
 
 def record_source(

@@ -22,7 +22,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import NullPool
 
 from ..config import TableSettings
-from ..errors import LoginError, SourceError, SourceSchemaError
+from ..errors import LoginError, QueryError, SourceError, SourceSchemaError
 from ..schema.shape import Column, Shape
 from .typemap import generic_kind, pg_kind, pg_literal_expr, pg_select_expr, quote_ident, shift_iso
 
@@ -64,9 +64,9 @@ def classify_connect_error(exc: Exception, where: str) -> SourceError | SourceSc
     if code == "3D000" or ("does not exist" in low and "database" in low and not code):
         return LoginError(f"{text}. Check source.database.")
     if code == "25006":
-        return SourceError(f"the source refused a write, as it must: {text}")
+        return QueryError(f"the source refused a write, as it must: {text}")
     if code == "57014":
-        return SourceError(
+        return QueryError(
             f"a query hit source.statement_timeout ({text}). Raise "
             f"source.statement_timeout or lower sync.batch_size."
         )
@@ -75,8 +75,8 @@ def classify_connect_error(exc: Exception, where: str) -> SourceError | SourceSc
             f"the source rejected a query: {text}. Check the table's "
             f"name, columns and `where` filter in the config."
         )
-    if code:
-        return SourceError(f"the source failed a query ({code}): {text}")
+    if code:  # the server answered: the link works, this query failed
+        return QueryError(f"the source failed a query ({code}): {text}")
     return SourceError(
         f"database unreachable at {where}: {text}. Check source.host/source.port and that the database is up."
     )
