@@ -25,7 +25,7 @@ def _judged(fake, scenario: str) -> dict:
 
 def test_fixtures_copies_are_byte_for_byte():
     if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} is not on this machine; the copies cannot be compared")
+        pytest.skip(f"{SHARED} is not beside this clone (it lies outside the repository): nothing to compare")
     for original in (SHARED / "macos").iterdir():
         assert (FIXTURES / "macos" / original.name).read_bytes() == original.read_bytes()
     for original in (SHARED / "linux").iterdir():

@@ -8,7 +8,8 @@ variable turns them on.
 
 from __future__ import annotations
 
-OPT_IN = ("APPLIANCE_HARDWARE", "APPLIANCE_CHROOT_TEST")
+# The opt-ins, and the one check that needs ../shared beside the clone (CI lays it there).
+OPT_IN = ("APPLIANCE_HARDWARE", "APPLIANCE_CHROOT_TEST", "lies outside the repository")
 
 
 def strict_skip_failure(report) -> str | None:
