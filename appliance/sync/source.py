@@ -204,12 +204,16 @@ class Source:
         self.close()
         self.engine.dispose()
 
-    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+    def _cursor(self) -> tuple[Any, Any]:
+        """Return (the one connection, a cursor of it), counting the statement about to be sent."""
         self.connect()
         conn = self._conn
         assert conn is not None  # connect() opened it or raised
-        cur = conn.cursor()
         self.statements += 1
+        return conn, conn.cursor()
+
+    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+        conn, cur = self._cursor()
         try:
             cur.execute(self._read_only(sql), params or ())
             # psycopg2 and sqlite3 return a list of tuples; the DBAPI protocol says Sequence.
@@ -365,11 +369,7 @@ class Source:
             rows = self.read_page(table, columns, order, page, flags)
             return Pending(None, rows, columns, page.limit)
         sql, params = self._page_sql(table, columns, order, page, flags)
-        self.connect()
-        conn = self._conn
-        assert conn is not None  # connect() opened it or raised
-        cur = conn.cursor()
-        self.statements += 1
+        _, cur = self._cursor()
         try:
             cur.execute(self._read_only(sql), params or ())
             return Pending(cur, None, columns, page.limit)
