@@ -135,6 +135,7 @@ def test_maintenance_real_source_down_inside_a_window_then_outage_when_it_ends(o
         password_file(tmp_path / "source.password"),
         source={"connect_timeout": "2s"},
         sync={"interval": "60s"},
+        notify={"webhook_url": "http://127.0.0.1:9/hooks/T"},  # refused: the messages stay queued
     )
     cfg_path = write_config(
         tmp_path / "appliance.toml", config, [{"name": "public.t", "cursor": "updated_at"}]
@@ -150,6 +151,9 @@ def test_maintenance_real_source_down_inside_a_window_then_outage_when_it_ends(o
             doc, _ = run.wait_state("maintenance", reason="Planned maintenance until")
             assert "minor upgrade" in doc["reason"]
             assert _cli(cfg_path, "status").exit_code == 1
+            with StateStore(tmp_path / "state", readonly=True) as store:
+                told = [row["payload"]["state"] for row in store.outbox()]
+            assert told == ["maintenance"]  # one message, and no outage alert
             ended = _cli(cfg_path, "maintenance", "end")
             assert ended.exit_code == 0 and "maintenance ended" in ended.output
             run.wait_state("outage", timeout=5)  # at once: the window is over, the source is not back
@@ -159,6 +163,19 @@ def test_maintenance_real_source_down_inside_a_window_then_outage_when_it_ends(o
     with StateStore(tmp_path / "state") as store:
         changes = [e["message"].split(":")[0] for e in store.events(50) if e["kind"] == "state"]
     assert "ok -> maintenance" in changes and "maintenance -> outage" in changes
+    with StateStore(tmp_path / "state", readonly=True) as store:
+        told = [row["payload"]["state"] for row in store.outbox()]
+    assert told[:2] == ["maintenance", "outage"]
+
+
+def test_maintenance_source_back_inside_the_window_is_ok(tmp_path):
+    cfg = _config(tmp_path, {"start": "2026-12-06T22:00Z", "duration": "1h"})
+    now = datetime(2026, 12, 6, 22, 30, tzinfo=UTC)
+    with StateStore(cfg.state_dir) as store:
+        _down(store, now)
+        assert health.build(cfg, store, now)["state"] == "maintenance"
+        store.put("source", {"down": False, "database": "up", "tunnel": "direct", "last_error": ""})
+        assert health.build(cfg, store, now)["state"] == "ok"
 
 
 def test_maintenance_cli_refuses_silly_lengths(tmp_path):
