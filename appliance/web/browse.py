@@ -39,7 +39,7 @@ OPS = [
 @bp.before_request
 def _guard() -> Response | None:
     s = site()
-    return refusal(s.password, s.config.web.data_api_open, request, html=True)
+    return refusal(s.password, s.config.web.data_api_open, request, html=True, throttle=s.throttle)
 
 
 def _render(template: str, status: int = 200, **context: Any) -> Response:

@@ -34,7 +34,7 @@ SQL_MAX_ROWS = {"json": 1000, "csv": 100_000}
 @bp.before_request
 def _guard() -> Response | None:
     s = site()
-    return refusal(s.password, s.config.web.data_api_open, request)
+    return refusal(s.password, s.config.web.data_api_open, request, throttle=s.throttle)
 
 
 def _json(doc: Any, code: int = 200) -> Response:

@@ -19,6 +19,8 @@ import json
 from flask import Response
 from werkzeug.wrappers import Request  # Flask's request, or the bare one of data_fast
 
+from .throttle import Throttle
+
 CLOSED, TOKEN, OPEN = "closed", "token", "open"
 
 # What the status page says about each posture.
@@ -64,16 +66,29 @@ def presented(request: Request) -> str | None:
     return None
 
 
-def refusal(token: str | None, data_api_open: bool, request: Request, html: bool = False) -> Response | None:
-    """Return the 403/401 answer for a request that may not read the data, or None."""
+def refusal(
+    token: str | None,
+    data_api_open: bool,
+    request: Request,
+    html: bool = False,
+    throttle: Throttle | None = None,
+) -> Response | None:
+    """Return the 403/401 (429 for a client guessing tokens) answer for a request that may
+    not read the data, or None."""
     state = posture(token, data_api_open)
     if state == OPEN:
         return None
     if state == CLOSED:
         return _error(403, HOW_TO_OPEN, html)
+    client = request.remote_addr or "unknown"
+    wait = throttle.wait(client) if throttle is not None else 0.0
+    if wait:
+        return _error(429, f"Too many wrong tokens from this address: wait {wait:.0f} s.", html)
     given = presented(request)
     if given is not None and token is not None and hmac.compare_digest(given.encode(), token.encode()):
         return None
+    if given is not None and throttle is not None:  # a wrong token, not a first request without one
+        throttle.failed(client)
     response = _error(401, HOW_TO_AUTHENTICATE, html)
     # Makes a browser (and Excel, LibreOffice) ask for the token as a password.
     response.headers["WWW-Authenticate"] = REALM
@@ -84,6 +99,6 @@ def _error(code: int, message: str, html: bool) -> Response:
     if html:
         from flask import render_template
 
-        title = "Data closed" if code == 403 else "Token needed"
+        title = {403: "Data closed", 429: "Too many wrong tokens"}.get(code, "Token needed")
         return Response(render_template("error.html", code=code, title=title, message=message), code)
     return Response(json.dumps({"error": message}) + "\n", code, mimetype="application/json")

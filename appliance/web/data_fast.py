@@ -89,6 +89,8 @@ class DataPath:
             given, token = presented(request), self.site.password
             if state != TOKEN or given is None or token is None:
                 return None
+            if self.site.throttle.wait(environ.get("REMOTE_ADDR") or "unknown"):
+                return None  # a client guessing tokens: Flask answers 429
             if not hmac.compare_digest(given.encode(), token.encode()):
                 return None
         try:

@@ -19,6 +19,7 @@ import pytest
 from appliance.web import create_app
 from appliance.web.data import SQL_MAX_ROWS, SQL_TIME_LIMIT
 from appliance.web.server import PageServer
+from appliance.web.throttle import LIMIT, WINDOW, Throttle
 
 from . import dataset
 from .dataset import HOSTILE, ROWS, TOKEN
@@ -80,6 +81,7 @@ def test_data_token_required_as_bearer_or_basic_and_never_echoed(cfg_path, caplo
     basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
     wrong = base64.b64encode(b"anyone:nope").decode()
     for route in ROUTES:
+        client.application.extensions["appliance"].throttle = Throttle()  # 4 wrong ones per route
         missing = client.get(route)
         assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Basic")
         for header in ("Bearer nope", f"Basic {wrong}", "Basic !!!", TOKEN):
@@ -89,6 +91,7 @@ def test_data_token_required_as_bearer_or_basic_and_never_echoed(cfg_path, caplo
             assert ok.status_code == 200, (route, header)
             assert TOKEN.encode() not in ok.data
         assert TOKEN.encode() not in missing.data
+    client.application.extensions["appliance"].throttle = Throttle()
     for page in ("/", "/tables/dataapi.orders", "/api/status", "/metrics", "/data/", "/data/orders"):
         body = client.get(page, headers={"Authorization": "Bearer nope"}).data
         assert TOKEN.encode() not in body, page
@@ -354,3 +357,21 @@ def test_data_sql_runaway_query_ends_at_its_limit_while_others_are_served(cfg_pa
         # A deadline against a hung server, not a latency measurement: the limit ended it.
         assert outcome["seconds"] < SQL_TIME_LIMIT + 20
         assert server.alive()
+
+
+def test_data_wrong_tokens_are_throttled_per_client(cfg_path):
+    client = create_app(dataset.config(cfg_path, token=True)).test_client()
+    now = [1000.0]
+    client.application.extensions["appliance"].throttle = Throttle(clock=lambda: now[0])
+    assert client.get("/api/data/orders.json").status_code == 401  # no token yet: not counted
+    for _ in range(LIMIT):
+        assert (
+            client.get("/api/data/orders.json", headers={"Authorization": "Bearer guess"}).status_code == 401
+        )
+    right = {"Authorization": f"Bearer {TOKEN}"}
+    for route in ("/api/data/orders.json", "/api/data/orders.csv", "/data/orders"):
+        assert client.get(route, headers=right).status_code == 429, (
+            route
+        )  # the guesser waits, even when right
+    now[0] += WINDOW + 1
+    assert client.get("/api/data/orders.json", headers=right).status_code == 200
