@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.harness import Harness
 
+from appliance.config import load
 from appliance.health import status as health
 from appliance.sync.agent import run_once
 
@@ -57,3 +58,30 @@ def test_table_errors_a_statement_timeout_fails_only_its_table(sales, make_confi
     sleepy = next(t for t in result.tables if t.name == "public.sleepy")
     assert result.error is None and "statement_timeout" in sleepy.error
     assert [r["id"] for r in good] == [1]
+
+
+def test_table_errors_a_damaged_replica_is_an_outage_and_not_written(sales, make_config, tmp_path):
+    import subprocess
+    import sys
+
+    from appliance.health.store import StateStore
+
+    sales.sql(
+        "CREATE TABLE good (id int PRIMARY KEY, note text, updated_at timestamptz NOT NULL DEFAULT now());"
+        "INSERT INTO good (id, note) SELECT g, repeat('x', 200) FROM generate_series(1, 3000) g",
+        db="sales",
+    )
+    cfg = make_config([{"name": "public.good", "cursor": "updated_at"}])
+    argv = [sys.executable, "-m", "appliance.cli", "--config", str(cfg), "sync", "--once"]
+    assert subprocess.run(argv, capture_output=True, timeout=120).returncode == 0
+    replica = tmp_path / "state" / "replica.sqlite"
+    with open(replica, "r+b") as f:  # a failing card: a few pages in the middle turn to garbage
+        f.seek(4096 * 3)
+        f.write(b"\xff" * 4096 * 2)
+    before = replica.read_bytes()
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "is damaged" in done.stderr and "Traceback" not in done.stderr
+    assert replica.read_bytes() == before  # nothing written on top of the damage
+    with StateStore(tmp_path / "state", readonly=True) as store:
+        doc = health.build(load(cfg), store)
+    assert doc["state"] == "outage" and "damaged" in doc["reason"]

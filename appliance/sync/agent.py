@@ -20,6 +20,7 @@ from ..errors import (
     HostKeyError,
     LoginError,
     QueryError,
+    ReplicaError,
     SecretError,
     SourceError,
     TunnelError,
@@ -319,6 +320,15 @@ class Agent:
 
     def run(self, once: bool = False, reconcile: bool = False) -> PassResult | None:
         """Loop (or do one pass with ``once``); return the last pass's result (None: stopped first)."""
+        damage = self.replica.damage()
+        if damage:  # never write on top of damaged pages: the last good data stays readable
+            error = ReplicaError(
+                f"the replica {self.config.replica_url} is damaged ({damage}). The SD card may be "
+                f"failing: stop the agent, move the file aside (it may still be read with sqlite3's "
+                f".recover), and start it again: every table is copied again."
+            )
+            record_source(self.config, self.store, self.link, error)
+            raise error
         self.store.put("agent", {"started": iso(utcnow()), "pid": os.getpid(), "running": True})
         self.store.event("agent", f"agent started (pid {os.getpid()})")
         self.systemd.ready()  # started; a long first copy must not hit TimeoutStartSec

@@ -125,6 +125,18 @@ class Replica:
                 self.db.execute(sql)
                 self.db.execute("INSERT INTO _appliance_migrations VALUES (?)", (version,))
 
+    def damage(self) -> str:
+        """Return SQLite's first complaint about the file's pages ("" when sound).
+
+        A failing SD card damages pages silently; left alone, syncing on top of them ends in
+        a crash much later (in the reconciliation). Read-only, one pass over the file.
+        """
+        try:
+            found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            return str(e)
+        return "" if found == "ok" else str(found)
+
     def close(self) -> None:
         self.db.close()
 
