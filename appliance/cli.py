@@ -155,7 +155,7 @@ def sync(once: bool, interval: str | None, reconcile: bool) -> None:
     with (
         SingleInstance(f"{cfg.state_dir}/agent.lock"),
         StateStore(cfg.state_dir) as store,
-        Replica(cfg.replica_url) as replica,
+        Replica(cfg.replica_url, cfg.replica_min_free) as replica,
         SourceLink(cfg) as link,
     ):
         result = Agent(cfg, link, replica, store, interval=seconds).run(once=once, reconcile=reconcile)

@@ -61,5 +61,9 @@ class ReplicaError(ApplianceError, OSError):
     """The local replica could not be written."""
 
 
+class DiskFullError(ReplicaError):
+    """The disk of the replica is (nearly) full: the last good data is kept; free some space."""
+
+
 class StateError(ApplianceError, OSError):
     """The state store could not be read or written."""

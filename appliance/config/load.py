@@ -326,6 +326,7 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         tables=tables,
         notify=NotifySettings(**sec["notify"]),
         retention=RetentionSettings(**sec["retention"]),
+        replica_min_free=(sec["replica"]["min_free_mb"], sec["replica"]["min_free_percent"]),
         web=WebSettings(**sec["web"]),
         indicator=IndicatorSettings(**sec["indicator"]),
         maintenance=maintenance,

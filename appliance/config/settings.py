@@ -87,6 +87,8 @@ SECTIONS: dict[str, list[Setting]] = {
     ],
     "replica": [
         _s("url", "str", "", "SQLAlchemy URL of the local replica (default: state_dir/replica.sqlite)"),
+        _s("min_free_mb", "int", 200, "stop writing when less than this is free (or min_free_percent)"),
+        _s("min_free_percent", "int", 5, "stop writing when less than this share of the disk is free"),
     ],
     "sync": [
         _s("interval", "duration", "30s", "time between sync passes"),
@@ -299,6 +301,7 @@ class Config:
     web: WebSettings
     indicator: IndicatorSettings
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    replica_min_free: tuple[int, int] = (200, 5)  # MB, percent: the smaller margin applies
     maintenance: list[dict] = field(default_factory=list)  # checked [[maintenance]] blocks
     announcements: list[dict] = field(default_factory=list)  # checked [[announcements]]
     environ: dict[str, str] = field(default_factory=dict, repr=False, compare=False)

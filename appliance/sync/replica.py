@@ -9,8 +9,9 @@ Bookkeeping lives in ``_appliance_*`` tables, which cannot clash with user table
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..errors import ReplicaError
+from ..errors import DiskFullError, ReplicaError
 from ..schema.shape import Column
 from .typemap import quote_ident
 
@@ -95,7 +96,8 @@ def sqlite_path(url: str) -> str | None:
 class Replica:
     """The replica database. Only the agent writes it."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, min_free: tuple[int, int] = (200, 5)) -> None:
+        self.min_free = min_free  # (MB, percent of the disk): below the smaller, no write
         path = sqlite_path(url)
         if path is None:
             raise ReplicaError(
@@ -147,8 +149,33 @@ class Replica:
         self.close()
 
     def transaction(self):
-        """Return a context manager running BEGIN IMMEDIATE .. COMMIT (ROLLBACK on error)."""
-        return _Transaction(self.db)
+        """Return a context manager running BEGIN IMMEDIATE .. COMMIT (ROLLBACK on error).
+
+        It first makes sure there is room (``room``); a write that still finds the disk full
+        (SQLITE_FULL) is rolled back and reported the same way."""
+        return _Transaction(self.db, self.room)
+
+    def room(self) -> None:
+        """Raise DiskFullError when the replica's disk has less free space than its margin.
+
+        Checked before every batch: stopping before SQLite runs out keeps the last good data
+        whole and readable, on an SD card that fills up over the years.
+        """
+        if self.path in ("", ":memory:"):
+            return
+        folder = Path(self.path).parent
+        usage = shutil.disk_usage(folder)
+        megabytes, percent = self.min_free
+        margin = min(usage.total * percent / 100, megabytes * 1_000_000)
+        if usage.free < margin:
+            raise DiskFullError(
+                f"disk full: {usage.free / 1e6:.0f} MB free on {folder}, and the appliance keeps "
+                f"{margin / 1e6:.0f} MB free (replica.min_free_mb / min_free_percent) so that no "
+                f"write fails halfway; the last good data is kept. Free at least "
+                f"{(margin - usage.free) / 1e6:.0f} MB: old logs (journalctl --vacuum-size=50M), "
+                f"apt's cache (apt-get clean), files left in {folder}; or move the replica to a "
+                f"bigger disk (replica.url). Syncing resumes by itself."
+            )
 
     # -- bookkeeping ---------------------------------------------------------------------
     def state(self, replica_name: str) -> TableState | None:
@@ -296,15 +323,35 @@ def _from_json(obj: dict) -> Any:
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, room: Callable[[], None] = lambda: None) -> None:
+        self.db, self.room = db, room
 
     def __enter__(self) -> sqlite3.Connection:
+        self.room()
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self.db.execute("COMMIT")
+            try:
+                self.db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                _raise_if_full(e)
+                raise
         else:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                _raise_if_full(exc)
+
+
+def _raise_if_full(error: sqlite3.OperationalError) -> None:
+    """Turn SQLite's "database or disk is full" into the same outage as the margin check."""
+    if "full" in str(error):
+        raise DiskFullError(
+            f"disk full: SQLite could not write the replica ({error}); the write was rolled back and "
+            f"the last good data is kept. Free some space on the card (journalctl --vacuum-size=50M, "
+            f"apt-get clean); syncing resumes by itself."
+        ) from None
