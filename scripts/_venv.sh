@@ -16,7 +16,12 @@ ensure_venv() {
     local stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/scripts/constraints.txt" | sha256sum | cut -c1-16)-${extras:-base}"
     if [ ! -f "$stamp" ]; then
         # The exact versions of scripts/constraints.txt: every machine runs the same libraries.
-        "$VENV/bin/python" -m pip install --quiet -c "$ROOT/scripts/constraints.txt" -e "$spec"
+        # Quiet unless it fails: setuptools' editable-build warnings are not for a newcomer.
+        if ! "$VENV/bin/python" -m pip install --quiet -c "$ROOT/scripts/constraints.txt" -e "$spec" \
+            >"$VENV/.install.log" 2>&1; then
+            cat "$VENV/.install.log" >&2
+            return 1
+        fi
         touch "$stamp"
     fi
 }
