@@ -16,7 +16,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.harness import Harness
-from support.tomlconf import RO_PASSWORD, RO_USER, write_config
+from support.tomlconf import password_file, sections, write_config
 
 from appliance.sync.extras import DELETED
 
@@ -164,30 +164,11 @@ def replica(h: Harness) -> tuple[dict, set]:
 
 
 def config(pg, sshd, work: Path, v: dict) -> Path:
-    pw = work / "pw"
-    pw.write_text(RO_PASSWORD)
-    os.chmod(pw, 0o600)
+    pw = password_file(work / "pw")
     os.chmod(sshd.client_key, 0o600)
     return write_config(
         work / "appliance.toml",
-        {
-            "appliance": {"state_dir": str(work / "state")},
-            "ssh": {
-                "host": "127.0.0.1",
-                "port": sshd.port,
-                "user": sshd.user,
-                "key_file": str(sshd.client_key),
-                "known_hosts": str(sshd.known_hosts),
-            },
-            "source": {
-                "host": "127.0.0.1",
-                "port": pg.port,
-                "database": "sales",
-                "user": RO_USER,
-                "password_file": str(pw),
-            },
-            "sync": {"batch_size": v["batch_size"], "lookback": "10m"},
-        },
+        sections(work / "state", pg, pw, sshd, sync={"batch_size": v["batch_size"], "lookback": "10m"}),
         [
             {
                 "name": "public.items",

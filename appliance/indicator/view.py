@@ -6,8 +6,10 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-# Most severe first is the order of BRIEF section 3; a higher number is worse.
-SEVERITY = {"ok": 0, "lagging": 1, "drift": 2, "maintenance": 3, "outage": 4}
+from ..health.status import SEVERITY as STATES
+
+# health's order of the states (BRIEF section 3); a higher number is worse.
+SEVERITY = {state: rank for rank, state in enumerate(STATES)}
 
 WORDS = {
     "ok": "OK",

@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_sync import SQLITE_COLUMNS, fill  # noqa: E402
 from support.harness import Harness  # noqa: E402
 from support.machine import machine  # noqa: E402
-from support.pg import PgCluster, free_port  # noqa: E402
-from support.ports import wait_port  # noqa: E402
+from support.pg import PgCluster  # noqa: E402
+from support.rawpipe import copy_through, ssh_forward  # noqa: E402
 from support.relay import Relay  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import RO_PASSWORD, RO_USER, password_file, sections, write_config  # noqa: E402
@@ -71,30 +71,9 @@ def config(pg: PgCluster, sshd: Sshd, work: Path, name: str, tables: list[dict],
 
 def pipe(pg: PgCluster, sshd: Sshd, relay: Relay, work: Path, compress: bool) -> float:
     """psql \\copy | sqlite3 .import through ssh [-C] -L over the relay; its seconds."""
-    port = free_port()
-    tunnel = subprocess.Popen(
-        ["ssh", *(["-C"] if compress else ["-o", "Compression=no"]), "-N"]
-        + ["-L", f"127.0.0.1:{port}:127.0.0.1:{pg.port}", "-p", str(relay.port), "-i", str(sshd.client_key)]
-        + ["-o", f"UserKnownHostsFile={pinned(sshd, relay, work)}", "-o", "StrictHostKeyChecking=yes"]
-        + ["-o", "ExitOnForwardFailure=yes", f"{sshd.user}@127.0.0.1"]
-    )
-    try:
-        assert wait_port(port, time.monotonic() + 30), "ssh -L did not come up"
-        db = work / f"pipe{port}.sqlite"
-        subprocess.run(["sqlite3", str(db), f"CREATE TABLE bench ({SQLITE_COLUMNS})"], check=True)
-        t0 = time.perf_counter()
-        subprocess.run(
-            f"psql -h 127.0.0.1 -p {port} -U {RO_USER} -d sales -c "
-            f"'\\copy (SELECT * FROM bench) TO STDOUT' | "
-            f"sqlite3 {db} '.mode tabs' '.import /dev/stdin bench'",
-            shell=True,
-            check=True,
-            env={**os.environ, "PGPASSWORD": RO_PASSWORD},
-        )
-        return time.perf_counter() - t0
-    finally:
-        tunnel.terminate()
-        tunnel.wait()
+    options = ["-C"] if compress else ["-o", "Compression=no"]
+    with ssh_forward(sshd, pg.port, relay.port, pinned(sshd, relay, work), options) as port:
+        return copy_through(port, work / f"pipe{port}.sqlite", SQLITE_COLUMNS)
 
 
 def ours(pg: PgCluster, sshd: Sshd, relay: Relay, work: Path) -> tuple[float, float, str]:

@@ -25,7 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.machine import cpu_seconds, machine  # noqa: E402
-from support.pg import PgCluster, free_port  # noqa: E402
+from support.pg import PgCluster  # noqa: E402
+from support.rawpipe import copy_through, ssh_forward  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import (  # noqa: E402
     RO_PASSWORD,
@@ -102,47 +103,9 @@ def anchor(pg: PgCluster, sshd: Sshd, work: Path) -> tuple[float, dict]:
 
     The CPU figures include ssh's, from its start to its end, as ours include our tunnel's.
     """
-    port = free_port()
     meter = CpuMeter(pg, sshd).start()
-    tunnel = subprocess.Popen(
-        [
-            "ssh",
-            "-N",
-            "-L",
-            f"127.0.0.1:{port}:127.0.0.1:{pg.port}",
-            "-p",
-            str(sshd.port),
-            "-i",
-            str(sshd.client_key),
-            "-o",
-            f"UserKnownHostsFile={sshd.known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "ExitOnForwardFailure=yes",
-            f"{sshd.user}@127.0.0.1",
-        ]
-    )
-    try:
-        from support.ports import wait_port
-
-        assert wait_port(port, time.monotonic() + 20), "ssh -L did not come up"
-        db = work / "anchor.sqlite"
-        subprocess.run(["sqlite3", str(db), f"CREATE TABLE bench ({SQLITE_COLUMNS})"], check=True)
-        env = {**os.environ, "PGPASSWORD": RO_PASSWORD}
-        t0 = time.perf_counter()
-        subprocess.run(
-            f"psql -h 127.0.0.1 -p {port} -U {RO_USER} -d sales -c "
-            f"'\\copy (SELECT * FROM bench) TO STDOUT' | "
-            f"sqlite3 {db} '.mode tabs' '.import /dev/stdin bench'",
-            shell=True,
-            check=True,
-            env=env,
-        )
-        seconds = time.perf_counter() - t0
-    finally:
-        tunnel.terminate()
-        tunnel.wait()
+    with ssh_forward(sshd, pg.port, sshd.port, sshd.known_hosts, []) as port:
+        seconds = copy_through(port, work / "anchor.sqlite", SQLITE_COLUMNS)
     return seconds, meter.stop()
 
 
