@@ -190,3 +190,14 @@ def test_health_clock_synchronised_asks_the_kernel_only_under_systemd(tmp_path):
 
     assert synchronised(str(tmp_path / "no-systemd")) is None
     assert isinstance(synchronised(str(tmp_path)), bool)  # the kernel's answer, whichever it is
+
+
+def test_health_a_source_outage_starts_now_not_when_lag_would_age(setup):
+    cfg, _ = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5, "public.items": 5})
+        store.put("source", {"down": True, "kind": "tunnel", "tunnel": "down", "last_error": "refused"})
+        now = utcnow()
+        doc = health.build(cfg, store, now)
+    assert doc["state"] == "outage" and doc["since"] == iso(now)
+    assert all(t["state"] == "outage" for t in doc["tables"])  # the cards say it too

@@ -184,6 +184,8 @@ def build(
     stored = store.get("health", {})
     if stored.get("state") == state:
         since = stored.get("since")
+    elif source.get("down"):  # the source's loss began now, not when some lag would have aged
+        since = iso(now)
     else:
         since = iso(_threshold_since(entries, state, config) or now)
     ack = store.get("ack", {})
