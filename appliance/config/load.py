@@ -41,6 +41,7 @@ from .windows import announcement_blocks, maintenance_blocks
 
 DEFAULT_CONFIG_PATH = "/etc/appliance/appliance.toml"
 CONFIG_ENV = "APPLIANCE_CONFIG"
+TOKEN_BESIDE_CONFIG = "api.token"  # the page's token when [web] names none
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_ $-]*$")
 
@@ -316,6 +317,13 @@ def parse(data: dict, path: str = "", environ: dict[str, str] | None = None) -> 
         )
     if problems:
         raise ConfigError(problems, path)
+    web = sec["web"]
+    if not web["api_token_file"] and not web["api_token_env"] and path:
+        # install-on-pi and the flasher put a generated token here: actions are closed by
+        # default, and the config the user wrote need not be edited to name it.
+        beside = Path(path).parent / TOKEN_BESIDE_CONFIG
+        if os.path.lexists(beside):
+            web["api_token_file"] = str(beside)
     return Config(
         path=path,
         state_dir=state_dir,

@@ -115,7 +115,13 @@ SECTIONS: dict[str, list[Setting]] = {
     "web": [
         _s("host", "str", "0.0.0.0", "address the status page listens on"),
         _s("port", "port", 8080, "port of the status page"),
-        _s("api_token_file", "str", "", "file holding the token for the data API and actions"),
+        _s(
+            "api_token_file",
+            "str",
+            "",
+            "file holding the token for the data API and actions "
+            "(unset: api.token beside this config file, when it exists)",
+        ),
         _s("api_token_env", "str", "", "environment variable holding that token"),
         _s("data_api_open", "bool", False, "serve the data API without a token"),
         _s(

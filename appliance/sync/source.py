@@ -11,6 +11,7 @@ than COPY parsed in Python (bench_sync).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,11 +25,14 @@ from sqlalchemy.pool import NullPool
 from ..config import TableSettings
 from ..errors import LoginError, QueryError, SourceError, SourceSchemaError
 from ..schema.shape import Column, Shape
+from .statement import one_statement
 from .typemap import generic_kind, pg_kind, pg_literal_expr, pg_select_expr, quote_ident, shift_iso
 
 Row = list[Any]
 
-READ_ONLY = "SET TRANSACTION READ ONLY; "  # before every statement: see Source._read_only
+READ_ONLY = "SET TRANSACTION READ ONLY; "  # before every statement: see Source._send
+_SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STREAM = "appliance_rows"  # the server-side cursor of Source.stream
 
 
 @dataclass
@@ -94,6 +98,7 @@ def pg_session_options(statement_timeout: float) -> str:
         "DateStyle": "ISO",
         "IntervalStyle": "iso_8601",
         "extra_float_digits": "3",
+        "standard_conforming_strings": "on",  # the quoting rule statement.py scans by
     }
     return " ".join(f"-c {k}={v}" for k, v in opts.items())
 
@@ -212,10 +217,10 @@ class Source:
         self.statements += 1
         return conn, conn.cursor()
 
-    def _run(self, sql: str, params: Any = None) -> list[tuple]:
+    def _run(self, sql: str, params: Any = None, local: dict[str, str] | None = None) -> list[tuple]:
         conn, cur = self._cursor()
         try:
-            cur.execute(self._read_only(sql), params or ())
+            self._send(cur, sql, params, local)
             # psycopg2 and sqlite3 return a list of tuples; the DBAPI protocol says Sequence.
             rows = cast(list[tuple], cur.fetchall()) if cur.description else []
             conn.commit()  # never leave a transaction idle on production
@@ -225,14 +230,24 @@ class Source:
         finally:
             cur.close()
 
-    def _read_only(self, sql: str) -> str:
-        """Return ``sql`` made read-only at the transaction level (PostgreSQL).
+    def _send(self, cur: Any, sql: str, params: Any, local: dict[str, str] | None = None) -> None:
+        """Send one statement, checked to be exactly one, made read-only (PostgreSQL).
 
-        In autocommit a statement's transaction takes ``default_transaction_read_only``,
-        which any statement of the session could turn off; ``SET TRANSACTION READ ONLY``
-        in the same query string (one implicit transaction, one round trip) holds anyway.
+        The check runs on the text as the server will read it, parameters included
+        (statement.py says why psycopg2 needs it). In autocommit a statement's transaction
+        takes ``default_transaction_read_only``, which any statement of the session could
+        turn off; ``SET TRANSACTION READ ONLY`` in the same query string (one implicit
+        transaction, one round trip) holds anyway. ``local`` settings (planner switches,
+        never read-write) apply to that transaction alone.
         """
-        return READ_ONLY + sql if self.is_postgres else sql
+        if not self.is_postgres:
+            cur.execute(one_statement(sql), params or ())  # sqlite3 binds parameters itself
+            return
+        text = cur.mogrify(sql, params or ()).decode("utf-8")
+        prefix = READ_ONLY + "".join(
+            f"SET LOCAL {_setting(k)} = {_setting(v)}; " for k, v in (local or {}).items()
+        )
+        cur.execute(prefix + one_statement(text))  # no parameters: no second formatting
 
     def _fail(self, e: Exception) -> NoReturn:
         self.close()  # a failed statement aborts the transaction: start clean next time
@@ -249,9 +264,10 @@ class Source:
         self._run("SELECT 1")
         self.round_trip = time.monotonic() - t0
 
-    def execute(self, sql: str, params: Any = None) -> list[tuple]:
-        """Run one statement in the read-only session and return its rows."""
-        return self._run(sql, params)
+    def execute(self, sql: str, params: Any = None, local: dict[str, str] | None = None) -> list[tuple]:
+        """Run one statement in the read-only session and return its rows; ``local``:
+        settings for its transaction only (PostgreSQL's SET LOCAL), e.g. {"jit": "off"}."""
+        return self._run(sql, params, local)
 
     def replay_lag(self) -> float | None:
         """Return how far the source (a hot standby) is behind its primary, in seconds."""
@@ -371,11 +387,61 @@ class Source:
         sql, params = self._page_sql(table, columns, order, page, flags)
         _, cur = self._cursor()
         try:
-            cur.execute(self._read_only(sql), params or ())
+            self._send(cur, sql, params)
             return Pending(cur, None, columns, page.limit)
         except Exception as e:
             cur.close()
             self._fail(e)
+
+    def stream(
+        self, table: TableSettings, columns: list[Column], flags: dict[str, str], size: int
+    ) -> Iterator[list[Row]]:
+        """Yield every row the table's filter selects, ``size`` rows at a time.
+
+        For a table without a key there is no keyset to page by (its rows may repeat and
+        hold NULLs), so one statement reads it, through a server-side cursor: memory holds
+        one batch, never the whole table (a keyless million rows took 393 MB in one go).
+        The cursor lives in one read-only transaction that ends when the rows do.
+        """
+        # No ORDER BY: the refresh swaps the whole table in, so any order will do.
+        sql, params = self._page_sql(table, columns, [], Page(limit=0, filtered=True), flags)
+        if not self.is_postgres:
+            _, cur = self._cursor()
+            try:
+                cur.execute(one_statement(sql), params)
+                while batch := cur.fetchmany(size):
+                    yield self._read_generic_rows(batch, columns)
+            except Exception as e:
+                self._fail(e)
+            finally:
+                cur.close()
+            return
+        _, cur = self._cursor()
+        try:
+            text = one_statement(cur.mogrify(sql, params or ()).decode("utf-8"))
+            # One query string, one round trip: the explicit transaction outlives it (the
+            # session is in autocommit) and holds the cursor until COMMIT below.
+            cur.execute(f"BEGIN READ ONLY; DECLARE {_STREAM} NO SCROLL CURSOR FOR {text}")
+            while True:
+                self.statements += 1
+                cur.execute(f"FETCH FORWARD {int(size)} FROM {_STREAM}")
+                rows = cast(list[tuple], cur.fetchall())
+                if rows:
+                    yield _decode_blobs(rows, columns)
+                if len(rows) < size:
+                    break
+            self.statements += 1
+            cur.execute("COMMIT")
+        except GeneratorExit:  # the caller stopped early: end the transaction, keep the session
+            try:
+                cur.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - a session that cannot roll back is closed instead
+                self.close()
+            raise
+        except Exception as e:
+            self._fail(e)
+        finally:
+            cur.close()
 
     def max_cursor(self, table: TableSettings, cursor: Column) -> str | None:
         """Return the largest cursor value at the source, in replica form."""
@@ -471,13 +537,17 @@ class Source:
             sql += " WHERE " + " AND ".join(conds)
         # Qualified: a bare "k" would sort by the output column "k"::text (numeric in text
         # order) while the keyset condition compares numerically: rows lost or duplicated.
-        sql += " ORDER BY " + ", ".join(f"{self._ident(table)}.{quote_ident(c.name)}" for c in order)
+        if order:
+            sql += " ORDER BY " + ", ".join(f"{self._ident(table)}.{quote_ident(c.name)}" for c in order)
         if page.limit:
             sql += f" LIMIT {int(page.limit)}"
         return sql, params
 
     def _read_generic(self, sql: str, params: list, columns: list[Column], nflags: int) -> list[Row]:
-        rows = self.execute(sql, params)
+        return self._read_generic_rows(self.execute(sql, params), columns)
+
+    @staticmethod
+    def _read_generic_rows(rows: Sequence[Sequence[Any]], columns: list[Column]) -> list[Row]:
         return [
             [_generic_value(v, c) for v, c in zip(row, columns, strict=False)]
             + [int(f) for f in row[len(columns) :]]
@@ -558,6 +628,13 @@ class Pending:
                 yield _decode_blobs(batch, self.columns)
         finally:
             self._cur.close()
+
+
+def _setting(word: str) -> str:
+    """Return a SET LOCAL name or value: a plain word, never a way into the statement."""
+    if not _SETTING.fullmatch(word) or word.lower().startswith("transaction"):
+        raise ValueError(f"not a setting the appliance sends: {word!r}")
+    return word
 
 
 def _decode_blobs(rows: list, columns: list[Column]) -> list:

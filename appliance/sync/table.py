@@ -453,15 +453,20 @@ class TableSync:
         with self.replica.transaction():
             self.replica.drop_table(tmp)
             self.replica.create_table(tmp, self.plan.columns, st.key)
-        page = Page(limit=self.settings.batch_size if self.plan.key else 0, filtered=True)
         saved_name, self.name = self.name, tmp
         try:
             with gc_paused():
-                for rows in self._pages(self.plan.key or self.plan.columns, page):
+                for rows in self._refresh_pages():
                     keep, _ = self._split(rows, filtered=True)
                     self.inspect(keep)
                     with self.replica.transaction():
                         self._write(keep, [], upsert=False)
+        except Exception:
+            # A half copy is no use to anyone: free its space now, not at the next pass (and
+            # if the replica cannot even drop it, the first error is the one to report).
+            with contextlib.suppress(Exception), self.replica.transaction():
+                self.replica.drop_table(tmp)
+            raise
         finally:
             self.name = saved_name
         with self.replica.transaction():  # the swap: readers see old or new, never half
@@ -470,6 +475,18 @@ class TableSync:
             self.replica.save_state(st)
         if not self.plan.key:
             self.result.note = "no primary key: refreshed whole each pass"
+
+    def _refresh_pages(self) -> Iterator[list[Row]]:
+        """Yield the whole table's rows for a refresh: keyset pages, or without a key one
+        streamed statement (nothing to page by), a batch at a time either way."""
+        if self.plan.key:
+            yield from self._pages(self.plan.key, Page(limit=self.settings.batch_size, filtered=True))
+            return
+        for rows in self.source.stream(
+            self.table, self.plan.columns, self.plan.flags, self.settings.batch_size
+        ):
+            self.result.read += len(rows)
+            yield self.plan.mask(rows) if self.plan.mask is not None else rows
 
     def _finish(self, st: TableState) -> None:
         with self.replica.transaction():

@@ -368,3 +368,25 @@ def test_actions_table_page_gives_advance_notice_of_its_announced_changes(guarde
     orders = client.get("/tables/public.orders").text
     assert "Advance notice" in orders and "drop column coupon" in orders and "(v2)" in orders
     assert "Advance notice" not in client.get("/tables/public.items").text
+
+
+def test_actions_use_the_token_beside_the_config_when_none_is_named(make_config, tmp_path):
+    # install-on-pi and the flasher write api.token beside appliance.toml, and the config
+    # the user wrote names no token: the page must use that file, closing actions to others.
+    token = tmp_path / "api.token"
+    token.write_text(TOKEN + "\n")
+    token.chmod(0o600)
+    config = make_config()
+    assert config.web.api_token_file == str(token)
+    client = create_app(config).test_client()
+    fill(config, "outage")
+    assert client.post("/actions/ack", headers={"Authorization": "Bearer nope"}).status_code == 403
+    good = client.post("/actions/ack", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert good.status_code == 303 and _acks(config) == ["outage acknowledged by web"]
+
+
+def test_actions_a_named_token_wins_over_the_one_beside_the_config(make_config, tmp_path):
+    (tmp_path / "api.token").write_text("another-token-entirely\n")
+    (tmp_path / "api.token").chmod(0o600)
+    config = make_config(password=True)
+    assert config.web.api_token_file == str(tmp_path / "web.token")
