@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from support.net import refused_port
@@ -235,3 +236,18 @@ def test_tunnel_bastion_that_declines_compression_gives_a_plain_link(pg):
             assert _select_42(tunnel.local_port) == 42
     finally:
         server.destroy()
+
+
+def test_tunnel_child_inherits_no_secret_from_the_agents_environment(sshd, pg, monkeypatch):
+    # source.password_env puts the password in the agent's environment; an SSH agent's
+    # socket would offer other keys. The child needs neither: it gets its spec on stdin.
+    monkeypatch.setenv("SOURCE_DB_PASSWORD", "pw-in-the-environment-1")
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/tmp/agent.sock")
+    monkeypatch.setenv("PYTHONWARNINGS", "error")  # would turn paramiko's warnings into crashes
+    with Tunnel(spec_for(sshd, pg)) as tunnel:
+        assert tunnel.is_up()
+        environ = Path(f"/proc/{tunnel._proc.pid}/environ").read_bytes().split(b"\0")
+    names = {entry.split(b"=", 1)[0].decode() for entry in environ if entry}
+    assert b"pw-in-the-environment-1" not in b"".join(environ)
+    assert names and not names & {"SOURCE_DB_PASSWORD", "SSH_AUTH_SOCK", "PYTHONWARNINGS", "HOME"}
+    assert "PATH" in names
