@@ -132,6 +132,32 @@ def _ssh(cfg: Config) -> Check:
     )
 
 
+def _bastion(cfg: Config) -> Check:
+    """The login must forward one port and nothing else: no shell, no command."""
+    from .secrets import read_secret
+    from .sync.tunnel import key_runs_commands
+
+    ssh = cfg.ssh
+    assert ssh is not None  # called only after the ssh check passed
+    try:
+        password = read_secret(
+            file=ssh.password_file, env=ssh.password_env, key="ssh.password", environ=cfg.environ
+        )
+        runs = key_runs_commands(ssh, password)
+    except ApplianceError as e:
+        return Check("bastion", False, str(e), _fix_for(e, cfg))
+    if not runs:
+        return Check("bastion", True, f"{ssh.user}@{ssh.host} may forward but not run commands")
+    src = cfg.source
+    return Check(
+        "bastion",
+        False,
+        f"{ssh.user}@{ssh.host} can run commands on the bastion: whoever takes this Pi gets a shell there",
+        "on the bastion, begin this key's line in the user's authorized_keys with\n"
+        f'restrict,port-forwarding,permitopen="{src.host}:{src.port}",command="/bin/false"',
+    )
+
+
 def _fix_for(error: ApplianceError, cfg: Config) -> str:
     """Return the concrete next step for a failed connection, by what failed."""
     from .errors import HostKeyError, LoginError, SecretError, TunnelError
@@ -417,6 +443,8 @@ def run(config_path: str, machine: Machine | None = None) -> list[Check]:
     if ssh.ok is False:
         checks.append(Check("database", None, "not checked: the tunnel must work first"))
     else:
+        if ssh.ok:
+            steps.append(lambda: [_bastion(cfg)])
         steps.append(lambda: _database(cfg))
     steps += [
         lambda: [_state_store(cfg), _replica(cfg), _disk(cfg, machine)],

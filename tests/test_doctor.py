@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from support.pg import SUPERUSER_PASSWORD
+from support.sshd import Sshd
 
 from appliance.cli import main
 from appliance.config import load
@@ -358,3 +359,38 @@ def test_doctor_accept_host_key_shows_both_and_repins_only_after_yes(sales, make
     accepted = CliRunner().invoke(main, ["--config", str(cfg), "doctor", "--accept-host-key"], input="y\n")
     assert accepted.exit_code == 0 and "pinned SHA256:" in accepted.output
     assert line(doctor(cfg).output, "ssh").startswith("ok ssh:")
+
+
+def test_doctor_a_bastion_login_that_can_run_commands_is_a_problem(sales, make_config, tmp_path):
+    # The shared sshd is set up as the README says (forwarding only): "ok" there.
+    out = doctor(healthy(sales, make_config)).output
+    assert line(out, "bastion").startswith("ok") and "may forward but not run commands" in out
+    careless = Sshd(commands=True).start()  # authorized_keys without restrict or command=
+    try:
+        os.chmod(careless.client_key, 0o600)
+        ssh = {
+            "port": careless.port,
+            "key_file": str(careless.client_key),
+            "known_hosts": str(careless.known_hosts),
+        }
+        cfg = make_config([{"name": "public.t", "cursor": "updated_at"}], ssh=ssh, name="careless.toml")
+        with open(cfg, "a") as f:
+            f.write("\n[indicator]\nmock = true\n")
+        result = doctor(cfg)
+        assert result.exit_code == 1, result.output
+        assert line(result.output, "bastion").startswith("PROBLEM"), result.output
+        assert "can run commands on the bastion" in result.output
+        assert 'command="/bin/false"' in fix(result.output, "bastion")
+        assert line(result.output, "database").startswith("ok")  # the link itself works
+    finally:
+        careless.destroy()
+
+
+def test_doctor_a_private_key_readable_by_others_is_a_problem(sales, make_config, sshd, tmp_path):
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(Path(sshd.client_key).read_bytes())
+    key.chmod(0o644)
+    cfg = healthy(sales, make_config, ssh={"key_file": str(key)})
+    out = doctor(cfg).output
+    assert line(out, "secrets").startswith("PROBLEM") and "ssh.key_file" in line(out, "secrets")
+    assert f"chmod 600 {key}" in fix(out, "secrets")

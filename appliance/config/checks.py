@@ -20,7 +20,7 @@ def secret_problems(config: Config) -> list[Problem]:
             try:
                 check_private_file(ssh.key_file, "ssh.key_file")
             except SecretError as e:
-                problems.append(Problem("ssh.key_file", str(e).split(": ", 1)[1]))
+                problems.append(_problem("ssh.key_file", e))
         if not os.path.exists(ssh.known_hosts):
             problems.append(
                 Problem(
@@ -33,11 +33,17 @@ def secret_problems(config: Config) -> list[Problem]:
             try:
                 check_trusted_file(ssh.known_hosts, "ssh.known_hosts")
             except SecretError as e:
-                problems.append(Problem("ssh.known_hosts", str(e).split(": ", 1)[1]))
+                problems.append(_problem("ssh.known_hosts", e))
     for key, file, env in checks:
         try:
             read_secret(file=file, env=env, key=key, environ=config.environ)
         except SecretError as e:
-            name, _, message = str(e).partition(": ")
-            problems.append(Problem(name, message))
+            problems.append(_problem(str(e).partition(": ")[0], e))
     return problems
+
+
+def _problem(key: str, error: SecretError) -> Problem:
+    """Return the error as a Problem, its "Run: ..." command as the fix."""
+    message = str(error).partition(": ")[2]
+    message, _, command = message.partition(" Run: ")
+    return Problem(key, message, f"run: {command}" if command else "")

@@ -135,6 +135,45 @@ def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
     return key
 
 
+PROBE = "echo appliance-doctor-$((6 * 7))"  # prints ...-42 only where a shell ran it
+
+
+def key_runs_commands(ssh: SSHSettings, password: str | None) -> bool:
+    """Return True when the bastion lets the appliance's login run a command.
+
+    The appliance only forwards one port; a key that can also run commands hands a shell
+    on the bastion to whoever takes the Pi. The host key is checked first, as always.
+    """
+    import paramiko
+
+    key = pinned_host_key(ssh)
+    transport = paramiko.Transport(_connect_socket(ssh.host, ssh.port, ssh.connect_timeout))
+    try:
+        transport.start_client(timeout=ssh.connect_timeout)
+        if transport.get_remote_server_key().asbytes() != key.asbytes():
+            raise HostKeyError(f"the bastion {ssh.host}:{ssh.port} changed its host key during the check")
+        if ssh.key_file:
+            transport.auth_publickey(ssh.user, load_private_key(ssh.key_file, password))
+        else:
+            transport.auth_password(ssh.user, password or "")
+        try:
+            chan = transport.open_session(timeout=ssh.connect_timeout)
+        except paramiko.ChannelException:
+            return False  # no sessions at all for this login: the best answer
+        chan.settimeout(ssh.connect_timeout)
+        chan.exec_command(PROBE)
+        out = b""
+        while len(out) < 4096 and (data := chan.recv(1024)):
+            out += data
+        return b"appliance-doctor-42" in out
+    except paramiko.AuthenticationException:
+        raise TunnelError(f"the bastion refused the login of {ssh.user}") from None
+    except (paramiko.SSHException, OSError) as e:
+        raise TunnelError(f"checking the bastion's restrictions failed: {e}") from None
+    finally:
+        transport.close()
+
+
 def load_private_key(path: str, passphrase: str | None = None) -> paramiko.PKey:
     """Return the private key in ``path``; clear errors for missing, open or encrypted keys."""
     import paramiko

@@ -27,9 +27,12 @@ def keygen(path: Path, kind: str = "ed25519") -> None:
 
 
 class Sshd:
-    """sshd -D on 127.0.0.1:<port>; the client key may forward to anything by default."""
+    """sshd -D on 127.0.0.1:<port>; the client key may forward to anything by default, and run
+    no command unless ``commands`` (a bastion set up carelessly)."""
 
-    def __init__(self, base: str | None = None, permitopen: str | None = None) -> None:
+    def __init__(
+        self, base: str | None = None, permitopen: str | None = None, commands: bool = False
+    ) -> None:
         self.dir = Path(base or tempfile.mkdtemp(prefix="appliance-sshd-"))
         self.port = free_port()
         self.user = getpass.getuser()
@@ -39,7 +42,10 @@ class Sshd:
         self.proc: subprocess.Popen | None = None
         keygen(self.host_key)
         keygen(self.client_key)
-        options = f'restrict,port-forwarding,permitopen="{permitopen}" ' if permitopen else ""
+        # As the README tells a bastion's admin: forwarding only, no command, no shell.
+        opts = [] if commands else ["restrict", "port-forwarding", 'command="/bin/false"']
+        opts += [f'permitopen="{permitopen}"'] if permitopen else []
+        options = ",".join(opts) + " " if opts else ""
         pub = (self.client_key.with_suffix(".pub")).read_text().strip()
         (self.dir / "authorized_keys").write_text(options + pub + "\n")
         self.write_known_hosts()
