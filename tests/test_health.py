@@ -201,3 +201,21 @@ def test_health_a_source_outage_starts_now_not_when_lag_would_age(setup):
         doc = health.build(cfg, store, now)
     assert doc["state"] == "outage" and doc["since"] == iso(now)
     assert all(t["state"] == "outage" for t in doc["tables"])  # the cards say it too
+
+
+def test_health_a_source_clock_more_than_a_minute_off_is_reported_not_judged(setup):
+    cfg, path = setup
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5, "public.items": 5})
+        store.put("source", {**store.get("source"), "clock_offset": 20.0})  # within a minute: quiet
+        near = health.build(cfg, store)
+        store.put("source", {**store.get("source"), "clock_offset": 300.0})
+        far = health.build(cfg, store)
+        store.put("source", {**store.get("source"), "clock_offset": -7200.0})
+        ahead = health.build(cfg, store)
+    assert near["source"]["clock_note"] == "" and near["source"]["clock_offset_seconds"] == 20.0
+    assert far["state"] == "ok"  # lag compares the Pi's own timestamps: still fresh
+    assert far["source"]["clock_note"].startswith("This appliance's clock is 5m behind the source's")
+    assert "2h ahead of the source's" in ahead["source"]["clock_note"]
+    text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
+    assert "  clock: This appliance's clock is 2h ahead of the source's" in text

@@ -103,3 +103,12 @@ def test_source_wrong_password_through_the_cli(sales, make_config, tmp_path):
     assert "not-the-password" not in result.output
     status = CliRunner().invoke(main, ["--config", str(cfg), "status", "--json"])
     assert status.exit_code == 2 and '"outage"' in status.output
+
+
+def test_source_clock_is_read_in_the_same_statement_as_the_replay_lag(sales):
+    with ro_source(sales) as src:
+        before = src.statements
+        lag, offset = src.clocks()
+        assert src.statements == before + 1
+    assert lag is None  # a primary, not a standby
+    assert offset is not None and abs(offset) < 5  # the same machine's clock, read over loopback

@@ -200,11 +200,29 @@ def build(
             "database": source.get("database", "down"),
             "last_error": source.get("last_error", ""),
             "drift": source_drift,
+            "clock_offset_seconds": source.get("clock_offset"),
+            "clock_note": clock_note(source.get("clock_offset")),
         },
         "tables": entries,
         "maintenance": _windows(config, store, now, window),
         "announcements": [a for a in known if a["on"] >= (now.date() - timedelta(days=7)).isoformat()],
     }
+
+
+def clock_note(offset: float | None) -> str:
+    """Return what to say when the source's clock and ours differ by more than a minute.
+
+    Lag does not depend on it (it compares the Pi's own timestamps, plus the standby's
+    replay lag on the source's clock), but a wrong clock misdates the page, the events and
+    the notifications, and on the Pi it usually means the time was never synchronised.
+    """
+    if offset is None or abs(offset) <= CLOCK_SLACK:
+        return ""
+    side = "behind" if offset > 0 else "ahead of"
+    return (
+        f"This appliance's clock is {format_duration(abs(offset))} {side} the source's: check "
+        f"time synchronisation on both (timedatectl on the Pi)."
+    )
 
 
 def _windows(config: Config, store: StateStore, now: datetime, window: maintenance.Window | None) -> dict:

@@ -82,6 +82,8 @@ def _lines(doc: dict, color: bool, now: datetime, tz: tzinfo | None) -> list[str
         + (f" - {error}" if fresh_error else "")
     )
     said.append(error)
+    if src.get("clock_note"):
+        lines.append(f"  clock: {src['clock_note']}")
     for t in doc["tables"]:
         synced = "never synced" if not t.get("last_sync") else f"synced {when(t['last_sync'], now, tz)}"
         table_error = t.get("error") or ""

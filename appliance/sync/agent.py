@@ -86,7 +86,7 @@ def run_once(
 ) -> PassResult:
     """Sync every configured table once and record the outcome in the state store."""
     result = PassResult(started=iso(utcnow()))
-    error, replay_lag = None, None
+    error, replay_lag, clock_offset = None, None, None
     counted = link.statements
     try:
         source = link.source()
@@ -95,7 +95,7 @@ def run_once(
         shapes, schema_tables = source.describe_all([t.name for t in config.tables], schemas)
         guard = Guard(config, store, source, replica)
         verdicts = guard.check(shapes, schema_tables)
-        replay_lag = source.replay_lag()
+        replay_lag, clock_offset = source.clocks()
         marks = read_marks(source, _wanted_marks(config, replica, shapes, verdicts), config.sync.lookback)
         for table in config.tables:
             result.tables.append(
@@ -107,7 +107,9 @@ def run_once(
         result.error = str(error)
     result.statements = link.statements - counted
     result.finished = iso(utcnow())
-    record_source(config, store, link, error, replay_lag, now=result.finished, update=False)
+    record_source(
+        config, store, link, error, replay_lag, now=result.finished, update=False, clock_offset=clock_offset
+    )
     for t in result.tables:
         store.record_table(
             t.name,
@@ -191,8 +193,10 @@ def record_source(
     replay_lag: float | None = None,
     now: str | None = None,
     update: bool = True,
+    clock_offset: float | None = None,
 ) -> None:
-    """Record whether the source is reachable (and why not); update health if asked."""
+    """Record whether the source is reachable (and why not), and how its clock differs
+    from ours when this pass read it; update health if asked."""
     now = now or iso(utcnow())
     previous = store.get("source", {})
     down = error is not None
@@ -207,6 +211,7 @@ def record_source(
             "down": down,
             "checked_at": now,
             "replay_lag": replay_lag if not down else previous.get("replay_lag"),
+            "clock_offset": previous.get("clock_offset") if clock_offset is None else round(clock_offset, 3),
             "statements_total": previous.get("statements_total", 0),
         },
     )

@@ -271,13 +271,29 @@ class Source:
 
     def replay_lag(self) -> float | None:
         """Return how far the source (a hot standby) is behind its primary, in seconds."""
+        return self.clocks()[0]
+
+    def clocks(self) -> tuple[float | None, float | None]:
+        """Return (replay lag, the source's clock minus ours), in seconds, in one statement.
+
+        The Pi has no real-time clock: comparing it with the source's says whether either
+        clock is wrong (ours is read halfway through the round trip, so the error is at
+        most half of it).
+        """
         if not self.is_postgres:
-            return None
+            return None, None
+        before = time.time()
         rows = self._run(
             "SELECT CASE WHEN pg_is_in_recovery() THEN "
-            "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END"
+            "extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END, "
+            "extract(epoch FROM clock_timestamp())"
         )
-        return float(rows[0][0]) if rows and rows[0][0] is not None else None
+        ours = (before + time.time()) / 2
+        lag, theirs = rows[0] if rows else (None, None)
+        return (
+            float(lag) if lag is not None else None,
+            float(theirs) - ours if theirs is not None else None,
+        )
 
     # -- introspection -------------------------------------------------------------------
     def describe(self, names: Sequence[str]) -> dict[str, Shape]:
