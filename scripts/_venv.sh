@@ -6,7 +6,7 @@ VENV="${APPLIANCE_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
 ensure_venv() {
-    local extras="$1"   # e.g. "test" or ""
+    local extras="$1"   # e.g. "pi,test", "pi" or ""
     if [ ! -x "$VENV/bin/python" ]; then
         "$PYTHON" -m venv "$VENV"
         "$VENV/bin/python" -m pip install --quiet --upgrade pip

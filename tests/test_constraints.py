@@ -33,7 +33,7 @@ def requirements(*extras: str) -> list[Requirement]:
     return found
 
 
-@pytest.mark.parametrize("extra", ["", "test"])
+@pytest.mark.parametrize("extra", ["", "pi", "test", "flash"])
 def test_constraints_pin_every_dependency_within_its_bounds(extra):
     pinned = pins(ROOT / "scripts/constraints.txt")
     for req in requirements(*([extra] if extra else [])):
@@ -65,3 +65,14 @@ def test_constraints_of_the_stock_mac_pin_what_flash_sd_installs():
         if req.marker and not req.marker.evaluate({"python_version": "3.9"}):
             continue
         assert name in pinned and req.specifier.contains(pinned[name]), f"{req} is not pinned for Python 3.9"
+
+
+def test_constraints_the_laptop_installs_only_what_flashing_needs():
+    # The package's own dependencies are the flasher's; everything the Pi runs is in [pi], so
+    # `pip install .` (flash-sd's full mode) brings no database driver, web server or GPIO.
+    base = {canonicalize_name(r.name) for r in requirements()}
+    flash = {canonicalize_name(r.name) for r in requirements("flash")}
+    pi = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"]["pi"]}
+    assert base == flash
+    assert {"sqlalchemy", "psycopg2-binary", "flask", "gpiozero", "luma-oled", "waitress"} <= pi
+    assert not base & pi
