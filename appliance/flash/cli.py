@@ -195,6 +195,8 @@ def _flash(image_path, os_name, device, opts: plan.Options, yes, dry_run, force)
         click.echo(f"Target: {target.describe()}")
         if flasher.card is not None:
             click.echo(_card_line(flasher.card.missing))
+            for note in flasher.card.notes():
+                click.echo(note)
         click.echo("Dry run, nothing is changed. The plan:")
         click.echo(plan.render(steps))
         return

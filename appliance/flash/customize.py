@@ -8,9 +8,11 @@ descriptor, so decompress-while-writing stays intact.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from appliance.flash.errors import CustomizeError, CustomizeUnavailableError
+from appliance.flash.source import DATA_ERRORS
 
 
 def _image() -> Any:
@@ -26,11 +28,22 @@ def _image() -> Any:
     return image
 
 
-def check(config_file: str, options: Any) -> Any:
-    """Return the checked card plan (``appliance.image.CardPlan``) or refuse before writing."""
+def check(config_file: str, options: Any, source: Any = None) -> Any:
+    """Return the checked card plan (``appliance.image.CardPlan``) or refuse before writing.
+
+    ``source``: the image to be written (``source.Image``). With --bundle its boot partition
+    is read first (decompressing only its first MB), so the wheels are checked against the
+    Pi OS the image is, and against the room on it, before the card is touched.
+    """
     image = _image()
     try:
-        return image.check_card(config_file, options)
+        boot = None
+        if getattr(options, "bundle_dir", "") and source is not None and os.path.exists(source.path):
+            try:
+                boot = image.peek_stream(source.open)
+            except DATA_ERRORS:  # a damaged image: the write refuses it, in its own words
+                boot = None
+        return image.check_card(config_file, options, boot)
     except image.errors.ImageError as exc:
         raise CustomizeError(f"Not written: {exc}") from None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 # Where removable media are mounted; anything else mounted counts as part of the system.
 MEDIA_PREFIXES = ("/Volumes/", "/media/", "/run/media/", "/mnt/")
+SWAP = "[SWAP]"  # lsblk's mount point for active swap: reported as a use (in_use), not a path
 
 
 def is_system_mount(mountpoint: str) -> bool:
@@ -32,6 +33,8 @@ class Drive:
     system: bool = False  # holds the running system, whatever its mount points say
     mountpoints: list[str] = field(default_factory=list)  # of the disk and everything on it
     volume_readonly: bool = False  # a volume on it is mounted read-only (the medium is writable)
+    emmc: str = ""  # why it is eMMC soldered to the board (Linux), "" for anything else
+    in_use: list[str] = field(default_factory=list)  # uses besides media mounts, one phrase each
     target: bool = False
     why: str = ""
 
@@ -68,6 +71,7 @@ class Drive:
             "bus": self.bus,
             "kind": self.kind,
             "mountpoints": list(self.mountpoints),
+            "in_use": list(self.in_use),
             "target": self.target,
         }
         if not self.target:

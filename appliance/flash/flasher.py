@@ -61,7 +61,7 @@ class Flasher:
         self.touched = False  # set once the target is opened for writing
         self.temp_dir = ""  # the private folder --dd made, and only that, is removed
         # Everything the card needs is checked now, before the first byte is written.
-        self.card = customize.check(opts.config, opts.customize) if opts.config else None
+        self.card = customize.check(opts.config, opts.customize, image) if opts.config else None
 
     def run(self, steps: list[Step]) -> Outcome:
         """Run every step; cleanups run last, whatever happened."""

@@ -33,7 +33,7 @@ def wants_loop(device: str | None) -> bool:
 def target(device: str | None, force: bool) -> tuple[str, Drive]:
     """Return the platform and the checked target that --device names (or the only card)."""
     if device and safety.is_file_target(device):
-        return system.platform_name(), safety.file_target(device)
+        return system.platform_name(), safety.accepted(safety.file_target(device))
     platform, drives = listing(force, include_loop=wants_loop(device))
     return platform, safety.choose(drives, device)
 

@@ -1,8 +1,10 @@
 """Which disks may be written, and turning the user's --device into one checked target.
 
-Rules, in order: never a virtual disk, the system disk, a disk with a mounted system path or
-an internal disk (except a Mac's built-in SD slot); never an empty reader or a locked card;
-nothing above the size limit unless --force. Only the size limit can be overridden.
+Rules, in order: never a virtual disk, the system disk, a disk with a mounted system path,
+eMMC soldered to the board, a disk or file in use (stacked devices, member signatures, swap,
+a mounted loop device or its backing file) or an internal disk (except a Mac's built-in SD
+slot); never an empty reader or a locked card; nothing above the size limit unless --force.
+Only the size limit can be overridden: --force is for big cards, never for these.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import re
 import stat
 from collections.abc import Callable
 
-from appliance.flash.drive import Drive, human_size, is_system_mount
+from appliance.flash.drive import SWAP, Drive, human_size, is_system_mount
 from appliance.flash.errors import LockedCardError, NoTargetError, UnsafeTargetError
+from appliance.flash.inuse_linux import Kernel
 
 SIZE_LIMIT = 128 * 1024**3  # 137 GB: a 128 GB card passes, a 256 GB disk needs --force
 LOCKED_WHY = "read-only: the card's lock switch is on (slide it up, towards the contacts)"
@@ -21,17 +24,21 @@ LOCKED_WHY = "read-only: the card's lock switch is on (slide it up, towards the 
 
 def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) -> str:
     """Return why the drive may not be written, or "" when it may."""
-    system_mounts = [m for m in drive.mountpoints if is_system_mount(m)]
+    system_mounts = [m for m in drive.mountpoints if is_system_mount(m) and m != SWAP]  # swap: in_use
     if drive.bus == "Disk Image":
         return "a mounted disk image (.dmg), not a card"
     if drive.virtual:
         return "virtual disk (an APFS container or a disk image), not a card"
     if drive.system:
         return "system disk: the running system is on it"
-    if system_mounts:
+    if system_mounts and drive.kind != "loop":  # a loop's mounts are uses (in_use), anywhere
         return "holds mounted system path(s): " + ", ".join(system_mounts)
+    if drive.emmc:
+        return emmc_why(drive)
+    if drive.in_use:
+        return in_use_why(drive)
     if drive.internal and drive.kind not in ("sd-slot", "loop"):
-        return "internal disk, not removable"
+        return internal_why(drive)
     backups = [m for m in drive.mountpoints if is_time_machine(m)]
     if backups:
         return "a Time Machine backup disk (" + ", ".join(backups) + ")"
@@ -47,6 +54,32 @@ def refusal(drive: Drive, *, force: bool = False, size_limit: int = SIZE_LIMIT) 
     return ""
 
 
+def emmc_why(drive: Drive) -> str:
+    """Return the refusal of eMMC soldered to this computer's board."""
+    return (
+        f"eMMC soldered to this board: {drive.emmc}; writing it would erase this computer's own "
+        "storage, not a card. Put the SD card in a USB card reader (or the card slot) and choose "
+        "that disk"
+    )
+
+
+def in_use_why(drive: Drive) -> str:
+    """Return the refusal of a disk, loop device or file that something is using."""
+    return (
+        "in use, or part of something bigger: " + "; ".join(drive.in_use) + ". Writing it would "
+        "destroy what is on it: release it as shown, or choose another --device"
+    )
+
+
+def internal_why(drive: Drive) -> str:
+    """Return the refusal of a disk built into the computer."""
+    bus = f" ({drive.bus})" if drive.bus else ""
+    return (
+        f"internal disk{bus}, not removable: it is part of this computer, not a card (a card "
+        "shows as removable in a card slot or a USB reader)"
+    )
+
+
 def is_time_machine(mountpoint: str) -> bool:
     """Return True for a mount point of a Time Machine destination (its backups or snapshots)."""
     return ".timemachine" in mountpoint or "Backups.backupdb" in mountpoint or "TimeMachine" in mountpoint
@@ -60,9 +93,12 @@ def judge(drives: list[Drive], *, force: bool = False, size_limit: int = SIZE_LI
     return drives
 
 
-def file_target(path: str) -> Drive:
-    """Return a Drive for a plain-file target (created if missing)."""
-    size = os.stat(path).st_size if os.path.exists(path) else 0
+def file_target(path: str, kernel: Kernel | None = None) -> Drive:
+    """Return a Drive for a plain-file target (created if missing), judged: a file that is
+    active swap or backs a loop device in use is refused (``kernel``: where that is read)."""
+    exists = os.path.exists(path)
+    size = os.stat(path).st_size if exists else 0
+    in_use = (kernel or Kernel()).file_uses(path) if exists else []
     return Drive(
         id=path,
         path=path,
@@ -73,7 +109,17 @@ def file_target(path: str) -> Drive:
         writable=True,
         block_size=1,
         kind="file",
-        target=True,
+        in_use=in_use,
+        target=not in_use,
+        why=in_use_why_file(in_use) if in_use else "",
+    )
+
+
+def in_use_why_file(uses: list[str]) -> str:
+    """Return the refusal of a file target that backs something in use."""
+    return (
+        "in use: " + "; ".join(uses) + ". Writing it would corrupt what is using it: release it "
+        "as shown, or choose another file"
     )
 
 
@@ -107,7 +153,7 @@ def resolve_device(spec: str, drives: list[Drive]) -> Drive:
     wanted = _names(spec)
     for drive in drives:
         if wanted & {drive.id, drive.path, drive.raw_path}:
-            return _accepted(drive)
+            return accepted(drive)
     for drive in drives:
         if any(_partition_of(drive, w) for w in wanted):
             raise UnsafeTargetError(
@@ -120,7 +166,7 @@ def resolve_device(spec: str, drives: list[Drive]) -> Drive:
     )
 
 
-def _accepted(drive: Drive) -> Drive:
+def accepted(drive: Drive) -> Drive:
     """Return the drive if it may be written, else raise the matching error."""
     if drive.target:
         return drive
@@ -144,7 +190,7 @@ def choose(
     """Return the target: the file or disk --device names, or the only candidate disk."""
     if device:
         if file_ok(device):
-            return file_target(device)
+            return accepted(file_target(device))
         return resolve_device(device, drives)
     candidates = [d for d in drives if d.target and d.kind != "loop"]
     if len(candidates) == 1:

@@ -7,5 +7,14 @@ imports this on a stock Mac, so it never imports ``sync``, ``health`` or the rea
 from __future__ import annotations
 
 from .customize import CardPlan, CustomizeOptions, CustomizeReport, WrittenFile, check_card, customize_target
+from .peek import peek_stream
 
-__all__ = ["CardPlan", "CustomizeOptions", "CustomizeReport", "WrittenFile", "check_card", "customize_target"]
+__all__ = [
+    "CardPlan",
+    "CustomizeOptions",
+    "CustomizeReport",
+    "WrittenFile",
+    "check_card",
+    "customize_target",
+    "peek_stream",
+]

@@ -42,6 +42,7 @@ class BakedConfig:
     targets: dict[str, str]  # option -> file name inside /etc/appliance ("" when unset)
     warnings: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # the parsed TOML
+    path: str = ""  # the file on this machine (a generated token's copy goes beside it)
 
 
 _MISSING = (
@@ -80,7 +81,7 @@ def read_config(path: str) -> BakedConfig:
             f'appliance.state_dir is "{state_dir}", but the units only let the '
             f'services write to {PI_STATE_DIR}; set state_dir = "{PI_STATE_DIR}"'
         )
-    return BakedConfig(raw, targets, warnings, data)
+    return BakedConfig(raw, targets, warnings, data, path)
 
 
 def env_secrets(data: dict[str, Any]) -> list[str]:

@@ -18,9 +18,10 @@ from .errors import ImageError
 from .settings import FORMATS, CustomizeOptions
 
 _FILE = click.Path(exists=True, dir_okay=False)
+_DIR = click.Path(exists=True, file_okay=False)
 CONFIG_HELP = "The appliance config to bake into the card (not this machine's config)."
 # The customization options, defined once for `appliance image customize` and
-# `appliance flash`: (flag, CustomizeOptions field, "text" | "file" | "flag", help).
+# `appliance flash`: (flag, CustomizeOptions field, "text" | "file" | "dir" | "flag", help).
 OPTIONS = [
     ("--hostname", "hostname", "text", "Host name of the Pi (default: the image's)."),
     ("--user", "user", "text", "Login user to create for maintenance (there is no default user)."),
@@ -66,6 +67,13 @@ OPTIONS = [
         "Data API token file; goes where web.api_token_file says.",
     ),
     (
+        "--bundle",
+        "bundle_dir",
+        "dir",
+        "Folder of wheels (the appliance's and every dependency's) put on the card, so first "
+        "boot installs without internet.",
+    ),
+    (
         "--allow-incomplete",
         "allow_incomplete",
         "flag",
@@ -79,6 +87,8 @@ def _option(flag: str, dest: str, kind: str, help_text: str) -> Callable:
         return click.option(flag, dest, is_flag=True, help=help_text)
     if kind == "file":
         return click.option(flag, dest, type=_FILE, metavar="FILE", help=help_text)
+    if kind == "dir":
+        return click.option(flag, dest, type=_DIR, metavar="DIR", help=help_text)
     return click.option(flag, dest, default="", help=help_text)
 
 

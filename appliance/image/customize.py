@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from . import boot_format, bootfiles, cloudinit, firstrun
+from . import apitoken, boot_format, bootfiles, bundle, cloudinit, firstrun
 from .appconfig import BakedConfig, read_config
 from .blockdev import BlockDevice
 from .errors import ImageError, IncompleteCardError, VerifyError
 from .fat import FatVolume
 from .mbr import boot_partition
 from .payload import PAYLOAD_DIR, BootFile, payload, source_root, template
+from .peek import BootPeek, peek_path
+from .report import CustomizeReport, WrittenFile
 from .settings import CustomizeOptions, Settings, resolve
 
 OURS = b"`appliance image customize`"  # in every first-boot file this module writes
@@ -34,24 +36,48 @@ class CardPlan:
     config: BakedConfig
     settings: Settings
     root: Path  # the source checkout: templates and the source to install
+    wheelhouse: bundle.Wheelhouse | None = None  # --bundle, checked for the image's Pi OS
+    wheels: bundle.Found | None = None  # what it gives that Pi OS (or either, when not known yet)
 
     @property
     def missing(self) -> list[str]:
         """Return what the card would lack to boot into a working appliance."""
         return list(self.settings.missing)
 
+    def notes(self) -> list[str]:
+        """Return what customizing will add (for --dry-run): the wheels, the token and its copy."""
+        out = []
+        if self.wheels is not None:
+            found = self.wheels
+            out.append(
+                f"bundle: {len(found.wheels)} wheels ({found.size / bundle.MB:.1f} MB) go to "
+                f"{bundle.WHEELS_DIR}/, complete for {found.target.os_name} (CPython "
+                f"{found.target.python}); first boot installs from them without internet"
+            )
+        token = self.settings.token
+        if token is not None and token.reused:
+            out.append(f"api.token: the token saved at {token.path} goes on the card")
+        elif token is not None:
+            out.append(f"api.token: a new token will be generated; its copy goes to {token.path} (mode 0600)")
+        return out
 
-def check_card(config_file: str, options: CustomizeOptions | None = None) -> CardPlan:
+
+def check_card(
+    config_file: str, options: CustomizeOptions | None = None, boot: BootPeek | None = None
+) -> CardPlan:
     """Validate the config, every option and every file; refuse an incomplete card.
 
     Raises IncompleteCardError with one line per missing piece (and the option that
-    supplies it) unless ``options.allow_incomplete``.
+    supplies it) unless ``options.allow_incomplete``. ``boot``: what the image's boot
+    partition says, when it could be read before writing (checks a --bundle precisely).
     """
     options = options or CustomizeOptions()
     config = read_config(config_file)
     settings = resolve(options, config)
-    boot_format.listed(options.listed_format)  # an unknown init_format is refused here
+    listed = boot_format.listed(options.listed_format)  # an unknown init_format is refused here
     plan = CardPlan(config_file, options, config, settings, source_root())
+    if options.bundle_dir:
+        _check_bundle(plan, expected_format(options.format, listed, boot), boot)
     if plan.missing and not options.allow_incomplete:
         lines = "\n".join(f"  - {m}" for m in plan.missing)
         raise IncompleteCardError(
@@ -61,74 +87,22 @@ def check_card(config_file: str, options: CustomizeOptions | None = None) -> Car
     return plan
 
 
-@dataclass
-class WrittenFile:
-    path: str
-    size: int
-    secret: bool
-    note: str = ""
+def expected_format(forced: str, listed: str, boot: BootPeek | None) -> str:
+    """Return the first-boot format as ``boot_format.choose`` will pick it ("" when unknown yet)."""
+    if forced not in ("", "auto"):
+        return forced
+    return listed or (boot.format if boot else "")
 
 
-@dataclass
-class CustomizeReport:
-    """What was written where; never any secret's contents."""
-
-    target: str
-    format: str
-    format_reason: str
-    partition: int
-    offset: int
-    fat: str
-    files: list[WrittenFile] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    verified: bool = False
-
-    @property
-    def complete(self) -> bool:
-        """Return True when the card lacks nothing to boot into a working appliance."""
-        return not self.missing
-
-    def lines(self) -> list[str]:
-        """Return the report as lines for people."""
-        how = (
-            "firstrun.sh (Bookworm style)"
-            if self.format == boot_format.FIRSTRUN
-            else "cloud-init (Trixie style)"
-        )
-        where = f"boot partition {self.partition} ({self.fat}, at byte {self.offset})"
-        out = [f"{self.target}: {where}", f"first boot by {how}: {self.format_reason}"]
-        for f in self.files:
-            out.append(f"  wrote {f.path} ({f.size} bytes{'; ' + f.note if f.note else ''})")
-        out += [f"  removed {path} (left from an earlier run)" for path in self.removed]
-        if self.verified:
-            out.append(f"read back all {len(self.files)} files from the medium: identical")
-        out += [f"warning: {w}" for w in self.warnings]
-        if self.missing:
-            out.append(
-                "warning: INCOMPLETE (--allow-incomplete): the card will not boot into a "
-                "working appliance; missing:"
-            )
-            out += [f"warning:   - {m}" for m in self.missing]
-        return out
-
-    def as_dict(self) -> dict[str, object]:
-        """Return the report as plain data (for --json)."""
-        return {
-            "target": self.target,
-            "format": self.format,
-            "format_reason": self.format_reason,
-            "partition": self.partition,
-            "offset": self.offset,
-            "fat": self.fat,
-            "files": [vars(f) for f in self.files],
-            "removed": list(self.removed),
-            "warnings": list(self.warnings),
-            "missing": list(self.missing),
-            "complete": self.complete,
-            "verified": self.verified,
-        }
+def _check_bundle(plan: CardPlan, fmt: str, boot: BootPeek | None) -> None:
+    """Check the wheelhouse for the image's Pi OS (either, when not known before writing)."""
+    house = bundle.Wheelhouse(plan.options.bundle_dir, plan.root)
+    targets = [bundle.target_for(fmt)] if fmt else list(bundle.TARGETS.values())
+    plan.wheelhouse, plan.wheels = house, house.check(targets)
+    if boot is not None:
+        bundle.check_fits(plan.wheels, boot.volume, bundle.PAYLOAD_ALLOWANCE)
+    else:
+        bundle.check_size_without_peek(plan.wheels)
 
 
 def customize_target(
@@ -144,7 +118,9 @@ def customize_target(
     used instead of opening the path again; it is duplicated, so the caller keeps its own.
     ``plan``: the result of ``check_card`` made before writing (checked again otherwise).
     """
-    plan = plan or check_card(config_file, options)
+    if plan is None:
+        wanted = options or CustomizeOptions()
+        plan = check_card(config_file, wanted, peek_path(path) if wanted.bundle_dir else None)
     options, config, settings, root = plan.options, plan.config, plan.settings, plan.root
     try:
         fh = os.fdopen(os.dup(fd), "r+b") if fd is not None else open(path, "r+b")
@@ -160,6 +136,9 @@ def customize_target(
         fmt, why = boot_format.choose(vol, options.format, options.listed_format)
         report = CustomizeReport(path, fmt, why, part.number, part.start, f"FAT{vol.kind}")
         files = _plan(vol, fmt, settings, config, options, root, report)
+        files += _wheels(plan, fmt, vol, files, report)
+        if settings.token is not None:  # this machine's copy first: a card nobody can act on is worse
+            apitoken.save(settings.token)
         report.removed = _write(vol, files, _stale(vol, fmt, settings))
         vol.flush()
         dev.forget()
@@ -168,7 +147,33 @@ def customize_target(
     report.verified = True
     report.warnings = config.warnings + settings.warnings + report.warnings
     report.missing = list(settings.missing)
+    if settings.token is not None:
+        report.token = settings.token.lines(_page_host(settings), _page_port(config))
+        report.token_copy = settings.token.as_dict()
     return report
+
+
+def _wheels(plan: CardPlan, fmt: str, vol: FatVolume, files: list[BootFile], report) -> list[BootFile]:
+    """Return the wheels for the Pi OS this image is, checked to fit; nothing without --bundle."""
+    if plan.wheelhouse is None:
+        return []
+    found = plan.wheelhouse.check([bundle.target_for(fmt)])  # now the image's own Pi OS
+    ours = sum(len(f.data) for f in files if f.path.startswith(PAYLOAD_DIR + "/"))
+    bundle.check_fits(found, bundle.space_of(vol), ours)
+    report.bundle = bundle.describe(found)
+    report.warnings += found.warnings
+    return bundle.boot_files(found)
+
+
+def _page_host(s: Settings) -> str:
+    """Return the name the status page is reached by on the LAN (mDNS), for the usage line."""
+    return f"{s.hostname}.local" if s.hostname else "PI-ADDRESS"
+
+
+def _page_port(config: BakedConfig) -> int:
+    web = config.data.get("web") if isinstance(config.data.get("web"), dict) else {}
+    port = (web or {}).get("port", 8080)
+    return port if isinstance(port, int) else 8080
 
 
 def _plan(
@@ -241,11 +246,17 @@ def _write(vol: FatVolume, files: list[BootFile], stale: list[str]) -> list[str]
     vol.makedirs(PAYLOAD_DIR)
     planned = {f.path.casefold() for f in files}
     removed = [path for path in stale if vol.delete(path)]
-    for entry in vol.listdir(PAYLOAD_DIR):
-        path = f"{PAYLOAD_DIR}/{entry.name}"
-        if not entry.is_dir and path.casefold() not in planned:
-            vol.delete(path)  # e.g. a secret this run no longer carries
-            removed.append(path)
+    for folder in (PAYLOAD_DIR, bundle.WHEELS_DIR):
+        if vol.find(folder) is None:
+            continue
+        for entry in vol.listdir(folder):
+            path = f"{folder}/{entry.name}"
+            if not entry.is_dir and path.casefold() not in planned:
+                vol.delete(path)  # e.g. a secret, or a wheel, this run no longer carries
+                removed.append(path)
+    wheels = bundle.WHEELS_DIR.casefold() + "/"
+    if not any(p.startswith(wheels) for p in planned) and vol.rmdir(bundle.WHEELS_DIR):
+        removed.append(bundle.WHEELS_DIR + "/")  # an empty folder would still mean "install offline"
     for f in files:
         parent = posixpath.dirname(f.path)
         if parent:

@@ -35,3 +35,7 @@ class VerifyError(ImageError):
 
 class IncompleteCardError(ImageError):
     """The card would not boot into a working appliance: pieces are missing."""
+
+
+class BundleError(ImageError):
+    """The offline bundle (--bundle) cannot go on the card: wheels missing, or no room."""

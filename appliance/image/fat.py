@@ -188,6 +188,22 @@ class FatVolume:
         self._free(self.chain(entry.cluster) if entry.cluster else [])
         return True
 
+    def rmdir(self, path: str) -> bool:
+        """Delete the empty directory at ``path``; return False when there was none."""
+        entry = self.find(path)
+        if entry is None:
+            return False
+        if not entry.is_dir:
+            raise FatError(f"{path} is a file on the boot partition, not a directory")
+        if self.listdir(path):
+            raise FatError(f"{path} on the boot partition is not empty")
+        parent, _ = self._split(path)
+        offsets = self._dir_slots(parent)
+        for index in entry.slots:
+            self.dev.write(offsets[index], bytes([fatdir.FREE]))
+        self._free(self.chain(entry.cluster))
+        return True
+
     def makedirs(self, path: str) -> None:
         """Create the directory at ``path`` and any missing parents."""
         cluster = self.root_cluster

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import apitoken
 from .appconfig import SECRET_KEYS, BakedConfig, env_secrets
 from .errors import OptionError, SecretFileError
 from .keys import check_known_hosts, check_private_key, check_public_keys
@@ -41,6 +42,7 @@ class CustomizeOptions:
     ssh_password_file: str = ""  # -> /etc/appliance/<name in ssh.password_file>
     source_password_file: str = ""  # -> /etc/appliance/<name in source.password_file>
     api_token_file: str = ""  # -> /etc/appliance/<name in web.api_token_file>
+    bundle_dir: str = ""  # a wheelhouse -> appliance/wheels/ on the card (offline install)
     format: str = "auto"  # auto | firstrun | cloud-init
     listed_format: str = ""  # the OS list's init_format for the image, when it came from there
     allow_incomplete: bool = False  # write a card that lacks pieces (listed in the report)
@@ -68,6 +70,7 @@ class Settings:
     warnings: list[str] = field(default_factory=list)
     timezone: str = ""
     missing: list[str] = field(default_factory=list)  # what keeps the card from working
+    token: apitoken.TokenPlan | None = None  # a token the flasher made, when the config names none
 
 
 def read_secret(path: str, option: str) -> bytes:
@@ -117,7 +120,15 @@ def resolve(options: CustomizeOptions, config: BakedConfig) -> Settings:
     settings.timezone = check_timezone(options.timezone) if options.timezone else ""
     settings.secrets, not_given = _payload_secrets(options, config)
     settings.missing = missing + not_given + env_secrets(config.data)
+    settings.token = apitoken.plan(config.path, _web(config), bool(options.api_token_file))
+    if settings.token is not None:
+        settings.secrets[apitoken.PI_TOKEN_NAME] = settings.token.data
     return settings
+
+
+def _web(config: BakedConfig) -> dict:
+    web = config.data.get("web")
+    return web if isinstance(web, dict) else {}
 
 
 def check_timezone(name: str) -> str:
@@ -205,6 +216,8 @@ def _payload_secrets(options: CustomizeOptions, config: BakedConfig):
     for key, (attr, option, what) in _GIVEN.items():
         path = getattr(options, attr)
         name = config.targets.get(key, "")
+        if key == "api_token" and path and not name and not _web(config).get("api_token_env"):
+            name = apitoken.PI_TOKEN_NAME  # the page reads api.token beside its config
         if path and not name:
             raise OptionError(
                 f"{option} was given, but the appliance config names no file for "

@@ -37,6 +37,28 @@ def check_drives(fixtures: Path) -> None:
     data = json.loads((fixtures / "linux" / "lsblk-laptop-cards.json").read_text())
     linux = {d.id: d for d in safety.judge(drives_linux.list_drives(data=data))}
     assert linux["sda"].target and not linux["nvme0n1"].target and not linux["sdc"].target
+    check_linux_refusals(fixtures)
+
+
+def check_linux_refusals(fixtures: Path) -> None:
+    """Judge eMMC, internal transports and disks in use, with sysfs and procfs read too."""
+    from appliance.flash import drives_linux, safety
+    from appliance.flash.inuse_linux import Kernel
+
+    nothing = Kernel("/nonexistent/sys", "/nonexistent/proc")
+    judged = {}
+    for name in ("lsblk-emmc-board.json", "lsblk-internal-hotplug.json", "lsblk-in-use.json"):
+        data = json.loads((fixtures / "linux" / name).read_text())
+        judged[name] = {d.id: d for d in safety.judge(drives_linux.list_drives(data=data, kernel=nothing))}
+    board, internal, in_use = judged.values()
+    assert board["mmcblk0"].why.startswith("eMMC soldered") and board["mmcblk1"].target
+    assert internal["sda"].why.startswith("internal disk (sata)") and internal["sdb"].target
+    assert all(in_use[n].why.startswith("in use") for n in ("sdb", "sdc", "sdd", "sde", "sdf", "sdh"))
+    assert in_use["sdg"].target and in_use["sdi"].target
+    real = Kernel()  # this machine's own sysfs and procfs, read on 3.9 too
+    assert isinstance(real.swaps(), list) and isinstance(real.mounts(), list)
+    assert isinstance(real.loops(), dict)
+    assert safety.file_target(str(fixtures / "SOURCES.md")).target
 
 
 def check_flash(image_path: str, workdir: str) -> None:

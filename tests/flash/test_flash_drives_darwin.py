@@ -94,7 +94,7 @@ def test_internal_usb_disk_without_removable_media_is_not_an_sd_slot():
     info.update(RemovableMedia=False, Ejectable=False, Removable=False)
     drive = drives_darwin.drive_from_info(info, [])
     assert drive.kind == "disk"
-    assert safety.refusal(drive) == "internal disk, not removable"
+    assert safety.refusal(drive).startswith("internal disk (USB), not removable: it is part of this computer")
 
 
 def test_locked_card_is_refused_with_the_lock_switch_reason(fake):

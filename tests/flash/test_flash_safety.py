@@ -62,7 +62,7 @@ def test_resolve_device_refuses_system_disk_even_when_named():
 def test_force_never_overrides_internal_or_system():
     internal = _disk("nvme0n1", internal=True, removable=False)
     system_disk = _disk("disk0", system=True)
-    assert safety.refusal(internal, force=True) == "internal disk, not removable"
+    assert safety.refusal(internal, force=True).startswith("internal disk, not removable")
     assert "system disk" in safety.refusal(system_disk, force=True)
 
 
@@ -136,3 +136,48 @@ def test_a_time_machine_destination_is_refused():
     assert not drive.target and "Time Machine" in drive.why
     with pytest.raises(UnsafeTargetError, match="Time Machine"):
         safety.choose([drive], "disk3")
+
+
+def test_force_never_lifts_emmc_or_in_use():
+    emmc = _disk("mmcblk0", emmc="/dev/mmcblk0 has boot0 and boot1 partitions, which only eMMC has")
+    busy = _disk("sdb", in_use=["/dev/sdb1 is active swap (release it first: sudo swapoff /dev/sdb1)"])
+    big_and_busy = _disk("sdc", size=safety.SIZE_LIMIT * 2, in_use=busy.in_use)
+    for drive in (emmc, busy, big_and_busy):
+        assert safety.refusal(drive, force=True) == safety.refusal(drive) != ""
+    assert safety.refusal(emmc).startswith("eMMC soldered to this board: /dev/mmcblk0 has boot0")
+    assert "Put the SD card in a USB card reader" in safety.refusal(emmc)
+    assert safety.refusal(big_and_busy).startswith("in use, or part of something bigger: /dev/sdb1 is active")
+
+
+def test_a_system_disk_says_system_before_what_else_uses_it():
+    root_on_luks = _disk("nvme0n1", mountpoints=["/"], in_use=["/dev/nvme0n1p2 is an open LUKS volume"])
+    assert safety.refusal(root_on_luks) == "holds mounted system path(s): /"
+
+
+def test_active_swap_is_a_use_not_a_system_path():
+    swap = _disk("sdf", mountpoints=["[SWAP]"], in_use=["/dev/sdf1 is active swap"])
+    assert safety.refusal(swap).startswith("in use, or part of something bigger: /dev/sdf1 is active swap")
+
+
+def test_a_loop_device_mounted_anywhere_is_in_use_not_a_system_disk():
+    loop = _disk(
+        "loop0",
+        kind="loop",
+        internal=True,
+        mountpoints=["/srv/image"],
+        in_use=["/dev/loop0 is mounted at /srv/image (unmount it first: sudo umount /srv/image)"],
+    )
+    (judged,) = _judged(loop)
+    assert not judged.target and judged.why.startswith("in use")
+    with pytest.raises(UnsafeTargetError, match="Refusing to write loop0 .*mounted at /srv/image"):
+        safety.choose([judged], "loop0")
+
+
+def test_a_new_or_idle_file_target_is_accepted(tmp_path):
+    from appliance.flash.inuse_linux import Kernel
+
+    nothing = Kernel(str(tmp_path / "sys"), str(tmp_path / "proc"))
+    assert safety.file_target(str(tmp_path / "new.img"), nothing).target
+    (tmp_path / "old.img").write_bytes(b"x" * 10)
+    old = safety.file_target(str(tmp_path / "old.img"), nothing)
+    assert old.target and old.size == 10 and old.in_use == []

@@ -7,5 +7,7 @@ from image_support import (  # noqa: F401 - pytest finds fixtures imported here
     full_options,
     image_cache,
     secrets,
+    site,
     trixie,
 )
+from wheelhouse_support import appliance_wheel, pi_wheels  # noqa: F401

@@ -269,3 +269,24 @@ def full_options(secrets):
         known_hosts_file=str(secrets.known_hosts),
         source_password_file=str(secrets.source_password),
     )
+
+
+@pytest.fixture
+def site(tmp_path, secrets) -> Path:
+    """A site folder of its own: the config (no [web] section) and its secrets, as a user keeps
+    them; a token the flasher generates for it lands here, not in the shared secrets folder."""
+    folder = tmp_path / "site1"
+    folder.mkdir()
+    for f in (secrets.tunnel_key, secrets.known_hosts, secrets.source_password, secrets.pubkey):
+        shutil.copy(f, folder / f.name)
+    (folder / "appliance.toml").write_text(APP_TOML)
+    return folder
+
+
+def site_args(site: Path, *extra: str) -> list:
+    """Return the customization options that make a complete card from a ``site`` folder."""
+    return [
+        "--config", str(site / "appliance.toml"), "--user", "admin", "--ssh-key", str(site / "login.pub"),
+        "--tunnel-key", str(site / "tunnel"), "--known-hosts", str(site / "known_hosts"),
+        "--source-password-file", str(site / "source.password"), "--hostname", "appliance-site1", *extra,
+    ]  # fmt: skip

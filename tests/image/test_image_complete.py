@@ -21,7 +21,8 @@ def _config(tmp_path, text: str = APP_TOML):
 def test_complete_full_options_pass(secrets, full_options):
     plan = check_card(str(secrets.config), full_options)
     assert plan.missing == []
-    assert set(plan.settings.secrets) == {"id_ed25519", "known_hosts", "source.password"}
+    # The config names no token and does not open actions: the card gets a generated one.
+    assert set(plan.settings.secrets) == {"id_ed25519", "known_hosts", "source.password", "api.token"}
 
 
 def test_complete_encrypted_or_cut_tunnel_key_is_refused(secrets, full_options, tmp_path):

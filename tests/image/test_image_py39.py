@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from image_support import APP_TOML, REPO, Image
+from image_support import APP_TOML, REPO, Image, site_args
 
 PI_SIDE = ("sqlalchemy", "psycopg2", "sshtunnel", "flask", "gpiozero", "luma", "waitress")
 
@@ -173,3 +173,24 @@ def test_py39_flash_sd_image_customize(flash_sd, trixie, secrets):
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"Done: {trixie.path} boots into a working appliance." in done.stdout
     assert b'timezone: "Europe/Berlin"' in trixie.mtype("user-data")
+
+
+def test_py39_flash_sd_bakes_bundle_and_token(flash_sd, bookworm, site, pi_wheels, tmp_path):
+    """The wheelhouse check (zip, METADATA, markers) and the generated token, on a real 3.9."""
+    house = pi_wheels(tmp_path / "wheels")
+    done = flash_sd("image", "customize", str(bookworm.path), *site_args(site, "--bundle", str(house)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = sorted(p.name for p in house.glob("*.whl"))
+    assert f"wrote appliance/wheels/ ({len(names)} wheels" in done.stdout
+    for name in names[:3] + names[-3:]:
+        assert bookworm.mtype(f"appliance/wheels/{name}") == (house / name).read_bytes()
+    token = (site / "appliance.token").read_bytes()
+    assert bookworm.mtype("appliance/api.token") == token and len(token.strip()) == 64
+    assert token.strip().decode() not in done.stdout + done.stderr
+    incomplete = tmp_path / "incomplete"
+    house.rename(incomplete)
+    next(incomplete.glob("Werkzeug-*.whl")).unlink()
+    refused = flash_sd(
+        "image", "customize", str(bookworm.path), *site_args(site, "--bundle", str(incomplete))
+    )
+    assert refused.returncode == 1 and "werkzeug==3.1.9 (needed by flask)" in refused.stderr
