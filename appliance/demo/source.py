@@ -130,7 +130,7 @@ class CuttableLink(FixedLink):
         if self.cut.is_set():
             self.database_state = "down"
             raise SourceError(
-                "the demo source is down (a simulated outage); the story brings it back once acknowledged."
+                "the demo source is down (a simulated outage)."
             )
         return super().source()
 

@@ -75,7 +75,7 @@ def write_config(work: Path, port: int, token_file: Path) -> Path:
     """Write the demo's appliance.toml (the same settings table as a real appliance)."""
     sections: dict[str, dict[str, object]] = {
         "appliance": {"state_dir": str(work / "state")},
-        "source": {"host": "embedded-demo", "database": "sales", "user": "demo"},
+        "source": {"host": "embedded-demo", "database": "sales", "user": "demo_reader"},
         "sync": {
             "interval": "2s",
             "warn_lag": "20s",
