@@ -12,6 +12,7 @@ import pytest
 from support.running import RunningAgent
 from support.sshd import Sshd
 from support.tomlconf import RO_USER
+from support.wait import wait_until
 
 from appliance.clock import iso, parse_iso
 from appliance.config import load
@@ -113,3 +114,30 @@ def test_outage_lag_makes_lagging_then_outage_when_the_agent_stops(own_pg, own_s
     assert lagging["since"] == iso(synced + timedelta(minutes=10))  # when warn_lag was crossed
     assert outage["reason"].startswith("public.t has not synced for ") and "max_lag" in outage["reason"]
     assert outage["tables"][0]["lag_seconds"] == pytest.approx(61 * 60, abs=1)
+
+
+def test_outage_lag_that_grows_during_a_long_pass_is_recorded_before_the_pass_ends(sales, make_config):
+    # The second pass reads a view that has turned slow (about 12 s): warn_lag passes while
+    # it runs, and the event (and its notification) must not wait for the pass to end.
+    sales.sql(
+        "CREATE TABLE n (g int); INSERT INTO n SELECT generate_series(1, 3000);"
+        "CREATE VIEW slow AS SELECT g, CASE WHEN EXISTS (SELECT 1 FROM n WHERE g = 0) "
+        "THEN pg_sleep(0.004) END IS NULL AS quick FROM n",
+        db="sales",
+    )
+    cfg = make_config([{"name": "public.slow"}], sync={"warn_lag": "3s", "max_lag": "1h", "batch_size": 100})
+    with RunningAgent(cfg, interval=1) as run:
+        wait_until(lambda: len(run.store.runs()) >= 1, timeout=60)
+        sales.sql("INSERT INTO n VALUES (0)", db="sales")  # a new table would be drift, not lag
+        # A pass ends with the table just synced (ok): only a judgement made during the pass
+        # can see it lagging.
+        wait_until(
+            lambda: any("-> lagging" in e["message"] for e in run.store.events(50) if e["kind"] == "state"),
+            timeout=60,
+        )
+        reading = sales.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'appliance' "
+            "AND xact_start IS NOT NULL",
+            db="sales",
+        )
+        assert reading == [(1,)]  # the slow read is still going on

@@ -228,6 +228,9 @@ def count_statements(store: StateStore, n: int) -> None:
         store.put("source", source)
 
 
+JUDGE_EVERY = 10.0  # seconds between judgements of the state by the heartbeat
+
+
 def backoff(failures: int, cap: float) -> float:
     """Return the wait before reconnect attempt ``failures``: 1, 2, 4 ... s, at most ``cap``."""
     return min(cap, 2.0 ** max(0, failures - 1))
@@ -257,11 +260,13 @@ class Agent:
         self.stopping = StopFlag()  # SIGTERM / SIGINT set it while run() runs
         self.failures = 0
         self._last_beat = 0.0
+        self._last_judged = time.monotonic()  # a pass judges at its end; the first one is near
         self._counted = link.statements  # statements already added to the state store
         self.systemd = Systemd(config.environ)
 
     def heartbeat(self, force: bool = False) -> None:
-        """Record that the agent is alive (at most every 2 s unless forced)."""
+        """Record that the agent is alive (at most every 2 s unless forced), and the state
+        when time alone changed it (at most every ``JUDGE_EVERY``)."""
         now = time.monotonic()
         if force or now - self._last_beat > 2:
             self._last_beat = now
@@ -269,6 +274,11 @@ class Agent:
             info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval, running=True)
             self.store.put("agent", info)
             self.systemd.alive()  # called per page of a copy and per pass: real work
+        if now - self._last_judged > JUDGE_EVERY:
+            # Lag grows while a long pass runs or the agent waits: without this, lagging
+            # and outage-by-lag were recorded (event, notification) only when a pass ended.
+            self._last_judged = now
+            health.update(self.config, self.store)
 
     def _pass(self, reconcile: bool = False) -> tuple[PassResult, float]:
         """Run one pass (reconciling the tables that are due, or all with ``reconcile``);

@@ -486,6 +486,7 @@ class TableSync:
             self.table, self.plan.columns, self.plan.flags, self.settings.batch_size
         ):
             self.result.read += len(rows)
+            self.tick()  # the heartbeat and systemd's watchdog, as per keyset page
             yield self.plan.mask(rows) if self.plan.mask is not None else rows
 
     def _finish(self, st: TableState) -> None:

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from appliance.schema import contract
+from appliance.schema.shape import Column, Shape
 from appliance.web.server import PageServer
 
 from .chromium import Browser, find
-from .states import WORDS, fill, force
+from .states import WORDS, drift_at_source, fill, force
 
 ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "web"
 SIZES = {"phone": (390, 844), "desktop": (1280, 900)}
@@ -100,3 +102,27 @@ def test_browser_agent_down_and_first_boot(config, served, browser):
     browser.open(served.local_url, *SIZES["phone"])
     assert browser.text("#banner .agent-down").startswith("Agent not running since ")
     assert browser.errors() == []
+
+
+def test_browser_names_and_types_are_never_broken_mid_word_on_a_phone(make_config, browser):
+    long_table = "public." + "very_long_name" * 12
+    config = make_config(actions_open=True, tables=[{"name": "public.orders"}, {"name": long_table}])
+    fill(config, "ok")
+    drift_at_source(config, "public.orders")
+    wide = Shape(
+        long_table, [Column("id", "bigint", "integer", False), Column("column_" * 30, "text", "text")], ["id"]
+    )
+    contract.save(config.state_dir, long_table, contract.snapshot(wide))
+    with PageServer(config, "127.0.0.1", 0).start() as server:
+        for table in ("public.orders", long_table):
+            browser.open(server.local_url + "tables/" + table, *SIZES["phone"])
+            # An inline element broken across lines has one client rectangle per line.
+            cells = browser.call(
+                "Runtime.evaluate",
+                returnByValue=True,
+                expression="[...document.querySelectorAll('table.contract td code')]"
+                ".map(c => [c.textContent, c.getClientRects().length])",
+            )["result"]["value"]
+            assert len(cells) >= 4, (table, cells)
+            assert [text for text, lines in cells if lines > 1] == [], table
+            assert not browser.width_overflows(), table  # the long one scrolls inside its box
