@@ -117,12 +117,10 @@ def test_browser_names_and_types_are_never_broken_mid_word_on_a_phone(make_confi
         for table in ("public.orders", long_table):
             browser.open(server.local_url + "tables/" + table, *SIZES["phone"])
             # An inline element broken across lines has one client rectangle per line.
-            cells = browser.call(
-                "Runtime.evaluate",
-                returnByValue=True,
-                expression="[...document.querySelectorAll('table.contract td code')]"
-                ".map(c => [c.textContent, c.getClientRects().length])",
-            )["result"]["value"]
+            cells = browser.evaluate(
+                "[...document.querySelectorAll('table.contract td code')]"
+                ".map(c => [c.textContent, c.getClientRects().length])"
+            )
             assert len(cells) >= 4, (table, cells)
             assert [text for text, lines in cells if lines > 1] == [], table
             assert not browser.width_overflows(), table  # the long one scrolls inside its box
