@@ -443,6 +443,30 @@ def maintenance_list() -> None:
         click.echo("no maintenance planned")
 
 
+# -- the state store's schema (scripts/install-on-pi runs this on every upgrade) ------------
+@main.group(cls=_Group)
+def state() -> None:
+    """The state store (health, events, runs): bring its schema up to this version."""
+
+
+@state.command("migrate")
+@click.option(
+    "--backup",
+    "backup_to",
+    metavar="PATH",
+    help="First copy the store to PATH (after a WAL checkpoint), to restore on a rollback.",
+)
+def state_migrate(backup_to: str | None) -> None:
+    """Apply the schema steps the state store has not had yet, recording each.
+
+    The agent and the page do the same when they open the store; run it by hand (units
+    stopped) to take a copy first. A store newer than this version is refused.
+    """
+    from .health.migrations import migrate_store
+
+    click.echo(migrate_store(load_config().state_dir, backup_to))
+
+
 @main.command()
 @click.option(
     "--source",

@@ -27,15 +27,20 @@ def check_private_file(path: str, key: str) -> None:
         ) from None
     if not stat.S_ISREG(st.st_mode):  # a FIFO would hang the read, a directory raise
         raise SecretError(f"{key}: {path} is not a regular file. Point {key} at the file holding the secret.")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        raise SecretError(
-            f"{key}: {path} is readable by other users "
-            f"(mode {stat.S_IMODE(st.st_mode):o}). Run: chmod 600 {path}"
-        )
     if not os.access(path, os.R_OK):
         raise SecretError(
             f"{key}: {path} cannot be read by this user. Give the file to the "
             f"service user (chown) with mode 0600."
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    # Root's file that only this process's own group may read (0640 root:appliance-web):
+    # install-on-pi gives the page's token to the page's user alone that way, so the sync's
+    # user cannot read it and the page cannot change it.
+    shared_by_root = st.st_uid == 0 and st.st_gid == os.getegid() and not mode & 0o037
+    if mode & 0o077 and not shared_by_root:
+        raise SecretError(
+            f"{key}: {path} is readable by other users "
+            f"(mode {mode:o}). Run: chmod 600 {path}"
         )
 
 

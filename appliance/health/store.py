@@ -15,6 +15,7 @@ from typing import Any
 
 from ..clock import iso, utcnow
 from ..errors import StateError
+from . import migrations
 
 EVENTS_KEPT = 10_000
 RUNS_KEPT = 2_000
@@ -65,6 +66,7 @@ class StateStore:
                 f"appliance.state_dir exists and is writable by the service "
                 f"user."
             ) from None
+        migrations.on_open(self.db, self.path, readonly)  # outside the try: its errors say what to do
 
     def close(self) -> None:
         self.db.close()
