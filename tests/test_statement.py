@@ -43,6 +43,7 @@ TWO = [
     "SELECT $a$ x $b$; $b$ $a$ ; DROP TABLE t",
     "SELECT 1 /* */ ; SELECT 2",
     "SELECT 1 -- \n; SELECT 2",
+    "SELECT 1 AS \u00a0$$; SELECT 2; SELECT 1 AS \u00a0$$",  # to PostgreSQL U+00A0 is a letter
 ]
 UNSURE = ["SELECT 'open", 'SELECT "open', "SELECT $$ open", "SELECT /* open", "SELECT $", "SELECT '\x00'"]
 
@@ -85,7 +86,7 @@ def test_statement_the_servers_parser_agrees_on_the_examples(server):
 
 PIECES = [
     "'", '"', "$$", "$a$", "$b$", "E'", "e'", "U&'", "x'", "\\", "''", ";", "--", "/*", "*/",
-    "\n", "1", "x", " ", "a$", "é", "-", "/", "*", "(", ")", "SELECT 2",
+    "\n", "1", "x", " ", "a$", "é", "\u00a0", "\u3000", "\x1c", "-", "/", "*", "(", ")", "SELECT 2",
 ]  # fmt: skip
 
 
@@ -97,7 +98,7 @@ def test_statement_what_the_scan_accepts_the_server_parses_as_one(server, pieces
         assert not _server_sees_several(server, sql), sql
 
 
-TEXT = st.text(alphabet=st.sampled_from(list("ab;'\"$\\-/*\n é")), max_size=8)
+TEXT = st.text(alphabet=st.sampled_from(list("ab;'\"$\\-/*\n é\u00a0")), max_size=8)
 
 
 @st.composite

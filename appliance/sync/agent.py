@@ -105,6 +105,10 @@ def run_once(
     except ApplianceError as e:  # the source, the tunnel, a secret or the replica: no pass
         error = link.explain(e)
         result.error = str(error)
+    except Exception as e:  # noqa: BLE001 - a name or value nobody foresaw: this pass fails, the agent goes on
+        log.exception("the pass failed before its tables")
+        error = QueryError(f"the pass failed on something unforeseen ({type(e).__name__}: {str(e)[:300]})")
+        result.error = str(error)
     result.statements = link.statements - counted
     result.finished = iso(utcnow())
     record_source(
@@ -145,6 +149,8 @@ def _wanted_marks(config: Config, replica: Replica, shapes, verdicts) -> list[Wa
 
 def _sync_table(config, source, replica, guard, shapes, verdict, table, tick, marks) -> TableResult:
     shape = shapes.get(table.name)
+    if verdict.error:
+        return TableResult(table.name, table.replica_name, error=verdict.error)
     if verdict.frozen:
         return TableResult(
             table.name,

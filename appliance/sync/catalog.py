@@ -8,11 +8,15 @@ PostgreSQL only: the catalog queries have no generic form.
 
 from __future__ import annotations
 
-from ..errors import SourceError
+import logging
+
+from ..errors import QueryError, SourceError, SourceSchemaError
 from ..schema.lint_facts import SAMPLE_ROWS, ForeignKey, Sampled, TableFacts
 from ..schema.lint_rules import EMAIL_NAME, LOW_CARDINALITY, STATUS_NAME, TEST_MARKER
 from .source import Source
 from .typemap import quote_ident
+
+log = logging.getLogger(__name__)
 
 JSON_SAMPLE = 1000  # documents whose keys are counted
 TEST_DOMAIN = r"(^|[.@])(test|testing|example|invalid|localhost|mailinator)([.]|$)|\+test@"
@@ -109,10 +113,17 @@ def _sample(source: Source, ident: str, facts: TableFacts) -> None:
         col = quote_ident(c.name)
         if c.kind == "json":
             docs = f"(SELECT {col}::jsonb AS d FROM {ident} WHERE {col} IS NOT NULL LIMIT {JSON_SAMPLE}) s"
-            keys = source.execute(
-                f"SELECT k, count(*) FROM {docs}, jsonb_object_keys(CASE WHEN jsonb_typeof(d) = 'object' "
-                f"THEN d ELSE '{{}}'::jsonb END) k GROUP BY k ORDER BY 2 DESC, 1 LIMIT 50"
-            )
+            try:
+                keys = source.execute(
+                    f"SELECT k, count(*) FROM {docs}, jsonb_object_keys(CASE WHEN jsonb_typeof(d) = 'object' "
+                    f"THEN d ELSE '{{}}'::jsonb END) k GROUP BY k ORDER BY 2 DESC, 1 LIMIT 50"
+                )
+            except (
+                QueryError,
+                SourceSchemaError,
+            ) as e:  # one document jsonb cannot read ("\u0000"): no keys, not no report
+                log.warning("%s.%s: its JSON keys could not be sampled: %s", facts.name, c.name, e)
+                keys = []
             facts.sampled.setdefault(c.name, Sampled()).json_keys = [(str(k), int(n)) for k, n in keys]
         elif TEST_MARKER.match(c.name):
             truthy = (

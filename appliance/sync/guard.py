@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from ..config import Config, TableSettings
-from ..errors import ApplianceError
+from ..errors import ApplianceError, QueryError, SourceSchemaError
 from ..health.store import StateStore
 from ..schema import contract as contract_mod
 from ..schema.datachecks import check_rows, json_keys
@@ -41,6 +41,7 @@ class Verdict:
     columns: set[str] | None = None  # the columns to sync; None: every live column
     allowed: dict[str, set[str]] = field(default_factory=dict)
     contract: dict | None = None
+    error: str = ""  # the source failed this table's checks: the table's error this pass
 
 
 def _still_fitting(accepted: dict, live: dict) -> set[str]:
@@ -65,9 +66,18 @@ class Guard:
 
     def check(self, shapes: dict[str, Shape], schema_tables: list[str]) -> dict[str, Verdict]:
         """Return a verdict per configured table and record the source-level drift."""
-        verdicts = {t.name: self._table(t, shapes.get(t.name)) for t in self.config.tables}
+        verdicts = {t.name: self._checked(t, shapes.get(t.name)) for t in self.config.tables}
         self._new_tables(schema_tables)
         return verdicts
+
+    def _checked(self, t: TableSettings, shape: Shape | None) -> Verdict:
+        """Return the table's verdict; a query of its own that fails (a view that raises, a
+        timeout, a lock) is its error, never the pass's: the other tables go on."""
+        try:
+            return self._table(t, shape)
+        except (QueryError, SourceSchemaError) as e:
+            log.warning("%s: the schema check failed: %s", t.name, e)
+            return Verdict(frozen=True, error=str(e))
 
     def _new_tables(self, live: list[str]) -> None:
         known = self.store.get("known_tables")
@@ -121,7 +131,12 @@ class Guard:
         for col in shape.columns:
             if col.kind == "json" and col.name not in t.exclude_columns:
                 keys: set[str] = set()
-                for value in self.source.sample(t, col):
+                try:
+                    sample = self.source.sample(t, col)
+                except QueryError as e:  # one bad row or a slow sample: this column's keys unknown
+                    log.warning("%s: sampling %s for its JSON keys failed: %s", t.name, col.name, e)
+                    continue  # not an empty list: every key would then look new
+                for value in sample:
                     keys |= json_keys(value)
                 out[col.name] = sorted(keys)
         return out

@@ -10,6 +10,7 @@ than COPY parsed in Python (bench_sync).
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import time
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, NoReturn, cast
 
+import psycopg2.extensions
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import NullPool
@@ -29,6 +31,34 @@ from .statement import one_statement
 from .typemap import generic_kind, pg_kind, pg_literal_expr, pg_select_expr, quote_ident, shift_iso
 
 Row = list[Any]
+
+
+def _legacy_text(name: str) -> codecs.CodecInfo | None:
+    """The codec of a SQL_ASCII source's text: UTF-8 where it is, else Latin-1, losing nothing.
+
+    PostgreSQL stores any bytes in a SQL_ASCII database and psycopg2 decodes them as ASCII:
+    one "café" in a name or a value raised UnicodeDecodeError. Most such databases hold UTF-8;
+    the rest is read byte for byte (every byte is a Latin-1 character, so nothing is lost).
+    """
+    if name != "appliance_sql_ascii":
+        return None
+
+    def decode(data: Any, errors: str = "strict") -> tuple[str, int]:
+        raw = bytes(data)
+        try:
+            return raw.decode("utf-8"), len(raw)
+        except UnicodeDecodeError:
+            return raw.decode("latin-1"), len(raw)
+
+    def encode(text: Any, errors: str = "strict") -> tuple[bytes, int]:
+        return text.encode("utf-8"), len(text)
+
+    return codecs.CodecInfo(encode, decode, name=name)
+
+
+codecs.register(_legacy_text)
+# psycopg2's documented map from PostgreSQL's encoding names to Python codecs.
+psycopg2.extensions.encodings["SQL_ASCII"] = psycopg2.extensions.encodings["SQLASCII"] = "appliance_sql_ascii"
 
 READ_ONLY = "SET TRANSACTION READ ONLY; "  # before every statement: see Source._send
 _SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -144,6 +174,9 @@ class Source:
         self.where = where or f"{url.host or url.database}:{url.port or ''}".rstrip(":")
         self.port = url.port
         self.is_postgres = url.get_backend_name() == "postgresql"
+        # Set again in every statement's own transaction: the session's value is only a
+        # default, which set_config(..., false) in any earlier statement could have changed.
+        self._bounded = f"SET LOCAL statement_timeout = {int(statement_timeout * 1000)}; "
         args: dict[str, Any] = {}
         if self.is_postgres:
             args = {
@@ -244,8 +277,10 @@ class Source:
             cur.execute(one_statement(sql), params or ())  # sqlite3 binds parameters itself
             return
         text = cur.mogrify(sql, params or ()).decode("utf-8")
-        prefix = READ_ONLY + "".join(
-            f"SET LOCAL {_setting(k)} = {_setting(v)}; " for k, v in (local or {}).items()
+        prefix = (
+            READ_ONLY
+            + self._bounded
+            + "".join(f"SET LOCAL {_setting(k)} = {_setting(v)}; " for k, v in (local or {}).items())
         )
         cur.execute(prefix + one_statement(text))  # no parameters: no second formatting
 
@@ -437,7 +472,7 @@ class Source:
             text = one_statement(cur.mogrify(sql, params or ()).decode("utf-8"))
             # One query string, one round trip: the explicit transaction outlives it (the
             # session is in autocommit) and holds the cursor until COMMIT below.
-            cur.execute(f"BEGIN READ ONLY; DECLARE {_STREAM} NO SCROLL CURSOR FOR {text}")
+            cur.execute(f"BEGIN READ ONLY; {self._bounded}DECLARE {_STREAM} NO SCROLL CURSOR FOR {text}")
             while True:
                 self.statements += 1
                 cur.execute(f"FETCH FORWARD {int(size)} FROM {_STREAM}")

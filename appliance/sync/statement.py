@@ -24,7 +24,7 @@ _IDENT_START = r"A-Za-z_\u0080-\U0010ffff"
 _IDENT_REST = _IDENT_START + r"0-9$"
 _TOKEN = re.compile(
     r"""
-      (?P<space>\s+)
+      (?P<space>[ \t\n\r\f\v]+)  # PostgreSQL's whitespace: a non-ASCII space is a letter to it
     | (?P<line_comment>--[^\n\r]*)
     | (?P<block_comment>/\*)
     | (?P<estring>[eE]'(?:[^'\\]|\\.|'')*')
