@@ -38,10 +38,7 @@ def check_private_file(path: str, key: str) -> None:
     # user cannot read it and the page cannot change it.
     shared_by_root = st.st_uid == 0 and st.st_gid == os.getegid() and not mode & 0o037
     if mode & 0o077 and not shared_by_root:
-        raise SecretError(
-            f"{key}: {path} is readable by other users "
-            f"(mode {mode:o}). Run: chmod 600 {path}"
-        )
+        raise SecretError(f"{key}: {path} is readable by other users (mode {mode:o}). Run: chmod 600 {path}")
 
 
 def check_trusted_file(path: str, key: str) -> None:

@@ -129,9 +129,7 @@ class CuttableLink(FixedLink):
     def source(self) -> Source:
         if self.cut.is_set():
             self.database_state = "down"
-            raise SourceError(
-                "the demo source is down (a simulated outage)."
-            )
+            raise SourceError("the demo source is down (a simulated outage).")
         return super().source()
 
 
