@@ -19,6 +19,7 @@ MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 # key -> (shortest, longest) in seconds; keys not listed have no bound beyond their type.
 DURATION_BOUNDS: dict[str, tuple[float, float]] = {
     "ssh.connect_timeout": (1, 5 * MINUTE),
+    "ssh.keepalive": (2, 10 * MINUTE),  # the link counts as dead after this much silence
     "source.statement_timeout": (1, DAY),
     "source.connect_timeout": (1, 5 * MINUTE),
     "sync.interval": (1, DAY),
@@ -30,13 +31,24 @@ DURATION_BOUNDS: dict[str, tuple[float, float]] = {
     "retention.events": (DAY, 10 * 365 * DAY),
     "retention.runs": (HOUR, 365 * DAY),
     "retention.outbox": (HOUR, 365 * DAY),
+    "retention.history": (DAY, 10 * 365 * DAY),
+}
+# key -> (smallest, largest) for whole numbers with a range narrower than their type's.
+NUMBER_BOUNDS: dict[str, tuple[int, int]] = {
+    # Fewer versions than this would drop a busy table's history within hours; more would
+    # let one table's history fill a card (each version is about 100 bytes).
+    "retention.history_rows": (1_000, 100_000_000),
+    # Rows per page (pages are also bounded by bytes): more only costs memory on a Pi.
+    "sync.batch_size": (1, 200_000),
 }
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # no spaces either in a URL or a host name
 _LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def duration_problems(values: dict[str, dict]) -> list[Problem]:
-    """Return a problem per duration outside its bounds; ``values`` is {section: {key: seconds}}."""
+    """Return a problem per duration outside its bounds; ``values`` is {section: {key: seconds}}.
+
+    Numbers outside theirs (``NUMBER_BOUNDS``) too: loading calls this for every section."""
     problems = []
     for key, (low, high) in DURATION_BOUNDS.items():
         section, name = key.split(".")
@@ -49,6 +61,22 @@ def duration_problems(values: dict[str, dict]) -> list[Problem]:
                 key,
                 f"{_short(seconds)} is outside {low_text}..{format_duration(high)}",
                 f"choose a duration between {low_text} and {format_duration(high)}",
+            )
+        )
+    return problems + number_problems(values)
+
+
+def number_problems(values: dict[str, dict]) -> list[Problem]:
+    """Return a problem per whole number outside its bounds (``NUMBER_BOUNDS``)."""
+    problems = []
+    for key, (low, high) in NUMBER_BOUNDS.items():
+        section, name = key.split(".")
+        number = values.get(section, {}).get(name)
+        if number is None or low <= number <= high:
+            continue
+        problems.append(
+            Problem(
+                key, f"{number:,} is outside {low:,}..{high:,}", f"choose a number between {low} and {high}"
             )
         )
     return problems
@@ -120,7 +148,33 @@ def expression_problem(key: str, text: str) -> Problem | None:
     )
 
 
+# Functions a filter may not call: they act at the source rather than compute a value. A
+# read-only transaction stops most writes, not these: large objects (lo_from_bytea, lo_create
+# on PostgreSQL 15), session settings that outlive the statement (set_config: the statement
+# timeout, the quoting rule the one-statement scan relies on), notifications, signals to other
+# sessions, sleeps and locks (pg_*), other connections (dblink), and statements hidden in a
+# string (query_to_xml and its kin run the text they are given).
+_SIDE_EFFECT_PREFIXES = ("pg_", "lo_", "dblink", "query_to_", "cursor_to_", "table_to_", "schema_to_",
+                         "database_to_", "txid_")  # fmt: skip
+_SIDE_EFFECT_NAMES = frozenset({"set_config", "nextval", "setval", "currval", "lastval", "loread", "lowrite"})
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_CALL = re.compile(r'("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*\(')
+
+
+def _forbidden_call(text: str) -> str | None:
+    """Return the first function in ``text`` that a filter may not call, or None."""
+    for match in _CALL.finditer(_STRING.sub("''", text)):
+        name = match.group(1)
+        name = name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+        if name in _SIDE_EFFECT_NAMES or name.startswith(_SIDE_EFFECT_PREFIXES):
+            return name
+    return None
+
+
 def _expression_flaw(text: str) -> str | None:
+    called = _forbidden_call(text)
+    if called is not None:
+        return f"it calls {called}(), which acts at the source instead of computing a value"
     if "\\" in text:
         # E'\'' ends a string where this scan (and standard SQL) would not: refuse escapes.
         return "it holds a backslash (escape strings are not allowed)"

@@ -104,6 +104,19 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("events", "duration", "365d", "how long the event log keeps an event (at most 10,000 anyway)"),
         _s("runs", "duration", "30d", "how long a sync pass's record is kept"),
         _s("outbox", "duration", "30d", "how long a sent or given-up notification is kept"),
+        _s(
+            "history",
+            "duration",
+            "365d",
+            "how long a superseded version of a history column is kept (the current one stays)",
+        ),
+        _s(
+            "history_rows",
+            "int",
+            250_000,
+            "at most this many versions per table's history, the oldest go first "
+            "(1,000..100,000,000; about 100 bytes each)",
+        ),
     ],
     "notify": [
         _s("webhook_url", "str", "", "webhook for state changes (Slack-compatible JSON)"),
@@ -230,6 +243,8 @@ class RetentionSettings:
     events: float = 365 * 86400.0
     runs: float = 30 * 86400.0
     outbox: float = 30 * 86400.0
+    history: float = 365 * 86400.0
+    history_rows: int = 250_000
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,10 @@ class StateStore:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file only (see sync/upkeep.py)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.execute("PRAGMA journal_size_limit=8388608")  # as the replica's (replica.py)
             self.db.execute("PRAGMA busy_timeout=5000")
             if not readonly or not self.path.exists():
                 for sql in _SCHEMA:

@@ -30,6 +30,7 @@ from ..health import status as health
 from ..health.store import StateStore
 from ..service import StopFlag, Systemd
 from . import reconcile as reconcile_mod
+from . import upkeep
 from .guard import Guard
 from .marks import Wanted, read_marks
 from .masking import mask_key, masker
@@ -361,6 +362,7 @@ class Agent:
                 while not self.stopping.is_set():
                     result, delay = self._pass(reconcile)
                     reconcile = False  # --reconcile: now; then every sync.reconcile_every
+                    upkeep.run_if_due(self.config, self.replica, self.store, self.heartbeat)  # hourly
                     if once:
                         break
                     sender.wake.set()

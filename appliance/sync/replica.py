@@ -29,6 +29,11 @@ from .typemap import quote_ident
 # of bound parameters (older builds), so a group never needs more.
 ROWS_PER_INSERT = 50
 _MAX_PARAMETERS = 999
+# What a -wal file is cut back to once its pages are checkpointed. SQLite reuses the file
+# from its start but never shrinks it, so one big batch (an initial copy) would keep its
+# size for good. A little above the 4 MB at which SQLite checkpoints by itself: an
+# ordinary -wal is reused as it is, not cut and grown again (more writes to the card).
+WAL_SIZE_LIMIT = 8 * 1024 * 1024
 
 
 def _null(value: None) -> None:
@@ -109,7 +114,11 @@ class Replica:
             if path not in ("", ":memory:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # Before the first table exists, or it has no effect: a new file can then give
+            # freed pages back to the card in steps (appliance.sync.upkeep converts older ones).
+            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA busy_timeout=10000")
             self._migrate()
@@ -165,8 +174,7 @@ class Replica:
             return
         folder = Path(self.path).parent
         usage = shutil.disk_usage(folder)
-        megabytes, percent = self.min_free
-        margin = min(usage.total * percent / 100, megabytes * 1_000_000)
+        margin = self.margin(usage.total)
         if usage.free < margin:
             raise DiskFullError(
                 f"disk full: {usage.free / 1e6:.0f} MB free on {folder}, and the appliance keeps "
@@ -176,6 +184,11 @@ class Replica:
                 f"apt's cache (apt-get clean), files left in {folder}; or move the replica to a "
                 f"bigger disk (replica.url). Syncing resumes by itself."
             )
+
+    def margin(self, disk_bytes: int) -> float:
+        """Return the bytes kept free on a disk of ``disk_bytes`` (the smaller of the two)."""
+        megabytes, percent = self.min_free
+        return min(disk_bytes * percent / 100, megabytes * 1_000_000)
 
     # -- bookkeeping ---------------------------------------------------------------------
     def state(self, replica_name: str) -> TableState | None:
