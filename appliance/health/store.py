@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +98,24 @@ class StateStore:
         return json.loads(row[0]) if row else default
 
     def put(self, key: str, value: Any) -> None:
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        # An unchanged value is not written again: most of a pass's records are the same as the
+        # last pass's, and each write costs the SD card at least a page.
+        self.db.execute(
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value "
+            "WHERE value IS NOT excluded.value",
+            (key, json.dumps(value)),
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit the writes made inside as one: a page is then written once, not per statement."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     # -- tables --------------------------------------------------------------------------
     def record_table(

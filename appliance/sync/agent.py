@@ -112,22 +112,30 @@ def run_once(
         result.error = str(error)
     result.statements = link.statements - counted
     result.finished = iso(utcnow())
-    record_source(
-        config, store, link, error, replay_lag, now=result.finished, update=False, clock_offset=clock_offset
-    )
-    for t in result.tables:
-        store.record_table(
-            t.name,
-            t.replica_name,
-            last_sync=t.last_sync,
-            rows=t.rows,
-            synced=t.written,
-            error=t.error,
-            note=t.note,
+    with store.transaction():  # one commit for the pass's records: the card writes each page once
+        record_source(
+            config,
+            store,
+            link,
+            error,
+            replay_lag,
             now=result.finished,
+            update=False,
+            clock_offset=clock_offset,
         )
-    store.run(result.started, result.finished, result.ok, result.rows, result.summary())
-    health.update(config, store, now=result.finished)
+        for t in result.tables:
+            store.record_table(
+                t.name,
+                t.replica_name,
+                last_sync=t.last_sync,
+                rows=t.rows,
+                synced=t.written,
+                error=t.error,
+                note=t.note,
+                now=result.finished,
+            )
+        store.run(result.started, result.finished, result.ok, result.rows, result.summary())
+        health.update(config, store, now=result.finished)
     return result
 
 
@@ -236,6 +244,9 @@ def count_statements(store: StateStore, n: int) -> None:
 
 
 JUDGE_EVERY = 10.0  # seconds between judgements of the state by the heartbeat
+# Seconds between heartbeats: well inside the 30 s after which the agent counts as down (three
+# beats), and each one is a page written to the SD card.
+HEARTBEAT_EVERY = 10.0
 
 
 def backoff(failures: int, cap: float) -> float:
@@ -272,10 +283,10 @@ class Agent:
         self.systemd = Systemd(config.environ)
 
     def heartbeat(self, force: bool = False) -> None:
-        """Record that the agent is alive (at most every 2 s unless forced), and the state
+        """Record that the agent is alive (at most every ``HEARTBEAT_EVERY`` unless forced), and the state
         when time alone changed it (at most every ``JUDGE_EVERY``)."""
         now = time.monotonic()
-        if force or now - self._last_beat > 2:
+        if force or now - self._last_beat > HEARTBEAT_EVERY:
             self._last_beat = now
             info = self.store.get("agent", {})
             info.update(pid=os.getpid(), heartbeat=iso(utcnow()), interval=self.interval, running=True)
