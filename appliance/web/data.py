@@ -22,7 +22,15 @@ from . import data_query as dq
 from .data_access import refusal
 from .data_fast import TABLE_TIME_LIMIT, json_page, with_query
 from .data_rows import BATCH, csv_stream, dumps, json_rows
-from .replica_read import QueryRefused, QueryTimeout, ReadOnly, ReplicaMissing, pooled, replica_file
+from .replica_read import (
+    QueryRefused,
+    QueryTimeout,
+    ReadOnly,
+    ReplicaMissing,
+    pooled,
+    replica_file,
+    replica_missing,
+)
 from .site import site
 
 bp = Blueprint("data", __name__, url_prefix="/api/data")
@@ -55,7 +63,7 @@ def open_replica(user: bool = False, time_limit: float | None = None, pool: bool
     path = replica_file(site().config.replica_url)
     if pool:
         if not path.exists():
-            raise ReplicaMissing(f"the replica {path} does not exist yet: nothing has been synced.")
+            raise replica_missing(path)
         return pooled(path, time_limit)
     return ReadOnly(path, user=user, time_limit=time_limit)
 

@@ -31,6 +31,7 @@ OPERATORS = {
     "isnull": "",
 }
 RESERVED = {"_sort", "_sort_desc", "_size", "_next"}
+SQLITE_INTEGERS = range(-(2**63), 2**63)  # what SQLite can bind as an integer
 # Kinds kept as exact text in the replica (shape.REPLICA_TYPES) that still compare as numbers.
 _NUMERIC_TEXT = {"numeric"}
 
@@ -201,7 +202,8 @@ def token(values: list) -> str:
 def _token(text: str) -> list:
     try:
         values = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: a forged token of lists nested deeper than Python's stack
         raise BadRequest("_next is not a page token of this API; use the 'next' URL as given") from None
     try:
         if not isinstance(values, list):
@@ -212,7 +214,10 @@ def _token(text: str) -> list:
 
 
 def _scalar(value: Any) -> Any:
-    """Return a token's value if SQLite can bind it (a list or an object cannot)."""
+    """Return a token's value if SQLite can bind it (a list, an object or an integer beyond
+    64 bits cannot: a forged token)."""
+    if isinstance(value, int) and value not in SQLITE_INTEGERS:
+        raise ValueError("not a 64-bit integer")
     if value is None or isinstance(value, (str, int, float)):
         return value
     raise TypeError("not a value")

@@ -7,10 +7,13 @@ is on, and an authorizer allows only reading (SELECT, reads, functions, recursiv
 and a few schema PRAGMAs). The authorizer also refuses ATTACH, which is what
 ``VACUUM INTO`` does first: ``mode=ro`` alone would let it write a copy anywhere.
 It hides the agent's own bookkeeping (``_appliance_*`` tables; the row-hash column).
+A time limit is kept twice: the progress handler between steps, and a thread that
+interrupts the statement at its deadline (``interrupts``: one step may be long).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -18,6 +21,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 from ..errors import ApplianceError
+from .interrupts import INTERRUPTER
+
+log = logging.getLogger(__name__)
 
 BOOKKEEPING = "_appliance_"  # the agent's own tables (replica.py); never served
 HIDDEN_COLUMNS = {"_appliance_hash"}  # reconciliation's cache of each row's hash
@@ -30,6 +36,18 @@ PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
 
 class ReplicaMissing(ApplianceError, FileNotFoundError):
     """The replica does not exist yet: the agent has not synced anything."""
+
+
+def replica_missing(path: Path) -> ReplicaMissing:
+    """Return the error for a replica file not there yet; its path goes to the journal only.
+
+    The data API may be open to the LAN, and the path names the state folder.
+    """
+    log.info("the replica %s does not exist yet", path)
+    return ReplicaMissing(
+        "the replica (replica.url) does not exist yet: nothing has been synced. "
+        "Start the agent (appliance sync) and wait for its first pass."
+    )
 
 
 class QueryRefused(ApplianceError, PermissionError):
@@ -58,10 +76,7 @@ class ReadOnly:
 
     def __init__(self, path: Path, user: bool = False, time_limit: float | None = None) -> None:
         if not path.exists():
-            raise ReplicaMissing(
-                f"the replica {path} does not exist yet: nothing has been synced. "
-                f"Start the agent (appliance sync) and wait for its first pass."
-            )
+            raise replica_missing(path)
         self.user = user
         self.keep = False  # a pooled connection outlives its request (see pooled())
         self.time_limit = time_limit
@@ -137,6 +152,8 @@ class ReadOnly:
         the query time out, while a query that computes without end does.
         """
         self._started = time.monotonic()
+        if self.time_limit is not None:
+            INTERRUPTER.watch(self.db, self._started + self.time_limit - self.spent)
         try:
             return step()
         except sqlite3.DatabaseError as e:
@@ -149,6 +166,8 @@ class ReadOnly:
                 ) from None
             raise
         finally:
+            if self.time_limit is not None:
+                INTERRUPTER.unwatch(self.db)
             self.spent += time.monotonic() - self._started
             self._started = None
 

@@ -3,7 +3,8 @@
 ``PageServer`` runs it in a background thread and stops with ``close()`` (the demo and
 the tests use it); ``serve`` is ``appliance web``: it blocks until SIGTERM or Ctrl-C,
 tells systemd when it is ready and pets the watchdog after the page really answered.
-Ready bytes of the most polled pages are answered on waitress's I/O thread (``_Dispatcher``).
+Ready bytes of the most polled pages are answered on waitress's I/O thread (``_Dispatcher``);
+``connections`` keeps slow or greedy clients from holding every connection.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from ..config import Config
 from ..health.watch import AgentWatcher
 from ..service import StopFlag, Systemd
 from .app import FastPath, create_app
+from .connections import PER_CLIENT as PER_CLIENT  # re-exported: the tests' and docs' name
+from .connections import REQUEST_DEADLINE, ChannelGuard
 from .reading import lan_ip
 
 log = logging.getLogger(__name__)
@@ -33,7 +36,6 @@ log = logging.getLogger(__name__)
 # the hot pages stopped reaching them; 8 lets a slow render not hold up the other pages.
 THREADS = 8
 WATCH_EVERY = 15.0  # seconds between looks at the agent: its notification within a minute
-PER_CLIENT = 32  # connections one address may hold open (a browser uses about 6)
 MAX_BODY = 64 * 1024  # the largest form of the page is a few hundred bytes
 CHANNEL_TIMEOUT = 15  # seconds of silence before waitress closes a connection (its default: 120)
 _ANY = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}
@@ -96,21 +98,6 @@ class _Dispatcher(ThreadedTaskDispatcher):
                 channel.handle_error()
 
 
-def _per_client_limit(server, conn, addr, adj, map=None):  # noqa: A002 - waitress's name
-    """Make waitress's channel for a new connection, unless its client has PER_CLIENT open."""
-    client = addr[0] if isinstance(addr, tuple) else addr
-    open_ = sum(
-        1
-        for d in (map or {}).values()
-        if isinstance(d, HTTPChannel) and isinstance(d.addr, tuple) and d.addr[0] == client
-    )
-    if open_ >= PER_CLIENT:
-        log.warning("refused a connection from %s: it already holds %d", client, open_)
-        conn.close()
-        return None
-    return HTTPChannel(server, conn, addr, adj, map=map)
-
-
 class PageServer:
     """The status page on waitress, run in a background thread; ``close()`` stops it."""
 
@@ -121,6 +108,7 @@ class PageServer:
         port: int | None = None,
         threads: int = THREADS,
         watch_every: float | None = WATCH_EVERY,
+        request_deadline: float = REQUEST_DEADLINE,
     ) -> None:
         host = config.web.host if host is None else host
         port = config.web.port if port is None else port
@@ -149,9 +137,10 @@ class PageServer:
             wasyncore.close_all(self._map)  # the socket and wake-up pipe made before bind()
             raise
         dispatcher.set_thread_count(threads)
-        # waitress makes each connection with the server's channel_class: counting there keeps
-        # one client (98 half-sent requests) from taking all of waitress's 100 connections.
-        self._server.channel_class = _per_client_limit
+        # waitress makes each connection with the server's channel_class: there a client's
+        # connections are counted, a request gets its deadline, and the connection that waited
+        # longest makes room for a new one near the limit (connections.py: slowloris).
+        self._server.channel_class = ChannelGuard(request_deadline)
         self.host, self.port = host, int(self._server.effective_port)  # waitress gives text
         # The page (and its OLED picture) show where they are really served.
         site = self.app.extensions["appliance"]

@@ -209,6 +209,10 @@ def test_data_table_without_a_key_pages_by_rowid(client):
     assert all(set(r) == {"label", "n"} for r in rows)
 
 
+def _forged(token: bytes) -> str:
+    return base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -222,6 +226,8 @@ def test_data_table_without_a_key_pages_by_rowid(client):
         "_next=garbage!",
         "_next=W3siaGV4IjogInp6In1d",  # [{"hex": "zz"}]
         "_next=W1sxXV0",  # [[1]]
+        "_next=" + _forged(b"[99999999999999999999999]"),  # beyond SQLite's 64-bit integers
+        "_next=" + _forged(b"[" * 100_000),  # deeper than Python's recursion limit
         "note__isnull=2",
     ],
 )
@@ -229,6 +235,19 @@ def test_data_bad_requests_are_400_and_the_page_goes_on(client, query):
     response = client.get(f"/api/data/orders.json?{query}")
     assert response.status_code == 400 and response.get_json()["error"]
     assert client.get("/api/data/orders.json?_size=1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["/api/data/orders.json", "/api/data/orders.csv", "/api/data/sql.json?sql=select+1", "/data/orders"],
+)
+def test_data_before_the_first_sync_says_so_without_the_path(make_config, caplog, route):
+    config = make_config(web={"data_api_open": True})  # the agent has not written a replica yet
+    caplog.set_level(logging.INFO, logger="appliance.web")
+    response = create_app(config).test_client().get(route)
+    assert response.status_code == 503 and "not" in response.text and "synced" in response.text
+    assert str(config.state_dir) not in response.text and "replica.sqlite" not in response.text
+    assert str(config.state_dir) in caplog.text  # the full text stays in the journal
 
 
 def test_data_unknown_and_bookkeeping_tables_are_404(client):
