@@ -68,3 +68,22 @@ def test_none_binds_null_through_the_registered_adapter(tmp_path):
         with replica.transaction():
             replica.insert("t", names, [(1, None, "")])
         assert replica.db.execute("SELECT typeof(c1), typeof(c2) FROM t").fetchone() == ("null", "text")
+
+
+def test_replica_and_state_store_files_are_made_group_writable_under_the_units_umask(tmp_path):
+    # The page (another user of the group) writes acknowledgements into the state store and
+    # may open the replica first: SQLite alone would make both 0640 under UMask=0007.
+    import os
+    import stat
+
+    from appliance.health.store import StateStore
+    from appliance.sync.replica import Replica
+
+    old = os.umask(0o007)
+    try:
+        with StateStore(tmp_path / "state"), Replica(f"sqlite:///{tmp_path / 'state' / 'replica.sqlite'}"):
+            pass
+    finally:
+        os.umask(old)
+    for name in ("state.sqlite", "replica.sqlite"):
+        assert stat.S_IMODE((tmp_path / "state" / name).stat().st_mode) == 0o660, name

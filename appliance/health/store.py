@@ -40,6 +40,20 @@ _SCHEMA = [
 ]
 
 
+def shareable(path: str | os.PathLike) -> None:
+    """Create ``path`` (if missing) with mode 0666 less the umask, before SQLite does.
+
+    SQLite makes a new database 0644 less the umask, never group-writable, and its -wal and
+    -shm take that mode: the page (another user of the group) could then not write
+    acknowledgements, nor the agent a -wal the page made first. The units' UMask=0007
+    gives 0660 here.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o666))
+    except OSError:
+        pass  # sqlite3.connect reports what is wrong with the folder
+
+
 class StateStore:
     """Read and write ``state.sqlite``. Cheap to open; readers open it per request."""
 
@@ -55,6 +69,7 @@ class StateStore:
                     )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                shareable(self.path)
                 self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                 self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file only (see sync/upkeep.py)
                 self.db.execute("PRAGMA journal_mode=WAL")

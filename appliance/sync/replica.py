@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import DiskFullError, ReplicaError
+from ..health.store import shareable
 from ..schema.shape import Column
 from .typemap import quote_ident
 
@@ -113,6 +114,8 @@ class Replica:
         try:
             if path not in ("", ":memory:"):
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path not in ("", ":memory:"):
+                shareable(path)  # group-writable like the state store (health/store.py says why)
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Before the first table exists, or it has no effect: a new file can then give
             # freed pages back to the card in steps (appliance.sync.upkeep converts older ones).
