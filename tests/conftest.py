@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -87,6 +88,18 @@ def make_config(tmp_path, pg, sshd):
         return write_config(tmp_path / name, config, tables)
 
     return make
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 16 MB tmpfs mounted for the test (as root, as scripts/test runs): a disk that fills."""
+    mount = tmp_path / "card"
+    mount.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root: run scripts/test as root, as CI does")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
 
 
 # -- nothing passes quietly when it could not run (see support/strict.py) --------------------

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
-import pytest
 from support.harness import Harness
 from support.tomlconf import password_file, sections, write_config
 
 from appliance.health import status as health
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MB tmpfs mounted for the test (as root, as scripts/test runs)."""
-    mount = tmp_path / "card"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root: run scripts/test as root, as CI does")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
 
 
 def _fill(mount, leave: int) -> None:

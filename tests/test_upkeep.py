@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from support.harness import Harness
 
 from appliance.clock import iso
@@ -96,18 +93,6 @@ def test_upkeep_shrinks_in_bounded_steps(tmp_path):
         replica.db.set_trace_callback(None)
         vacuums = [s for s in statements if "incremental_vacuum" in s]
         assert freed == 300 and vacuums == ["PRAGMA incremental_vacuum(100)"] * 3
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 16 MB tmpfs mounted for the test (as root, as scripts/test runs)."""
-    mount = tmp_path / "card"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root: run scripts/test as root, as CI does")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_upkeep_skips_the_conversion_with_one_event_when_the_disk_has_no_room(tmp_path, small_disk):
