@@ -97,7 +97,12 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("reconcile_every", "duration", "1h", "hard-delete reconciliation interval"),
         _s("warn_lag", "duration", "10m", "lag above this is 'lagging'"),
         _s("max_lag", "duration", "1h", "lag above this is 'outage'"),
-        _s("batch_size", "int", 20000, "rows per batch (one transaction each; a page is bounded by bytes too); 1..200,000"),
+        _s(
+            "batch_size",
+            "int",
+            20000,
+            "rows per batch (one transaction each; a page is bounded by bytes too); 1..200,000",
+        ),
         _s("full_refresh_max_rows", "int", 5_000_000, "size guard for tables without a cursor"),
     ],
     "retention": [

@@ -242,15 +242,16 @@ class Reconciler:
                     for n in batch
                 ]
                 for n, ranked in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
-                    points = tuple(p for p in ranked if n.rng.lo is None or p > n.rng.lo)
+                    lo = n.rng.lo
+                    points = tuple(p for p in ranked if lo is None or side.order(p) > side.order(lo))
                     cut = Cut(n.rng, points, rows=max(n.src_n, n.rep_n))
                     (cuts.append(cut) if points else leaves.append(n.rng))
-        cuts.sort(key=lambda c: () if c.rng.lo is None else c.rng.lo)
+        cuts.sort(key=lambda c: () if c.rng.lo is None else self.src.order(c.rng.lo))
         return cuts, leaves
 
     def _settle(self, ranges: list[KeyRange]) -> None:
         """Download keys and row hashes of small ranges and repair what differs."""
-        for batch in _chunks(sorted(ranges, key=lambda r: () if r.lo is None else r.lo)):
+        for batch in _chunks(sorted(ranges, key=lambda r: () if r.lo is None else self.src.order(r.lo))):
             src, rep = self._both(lambda side, b=batch: side.hashes(b))
             self.result.keys += len(src)
             self._apply({k for k in rep if k not in src}, [k for k, h in src.items() if rep.get(k) != h])
@@ -285,7 +286,7 @@ class Reconciler:
 
     def _apply(self, gone: set[Key], fetch: list[Key]) -> None:
         if gone:
-            self.sync.remove([list(k) for k in sorted(gone)])
+            self.sync.remove([list(k) for k in sorted(gone, key=self.src.order)])
             self.result.removed += len(gone)
         if fetch:
             self.sync.refetch([list(k) for k in fetch])

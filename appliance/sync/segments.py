@@ -7,6 +7,11 @@ primary key index serves the ranges); every other key type in its replica text f
 under the "C" collation at the source, which orders like SQLite's BINARY (the byte
 order of UTF-8 is code point order).
 
+Float keys are the exception that needs spelling: the source orders -Infinity before every
+number and Infinity, then NaN, after; the replica keeps those three as text (SQLite has no
+NaN), which SQLite orders after every number. So the replica reads its two infinities as
+its own infinite REALs, and Python orders keys as the source does (``Side.order``).
+
 Each question covers many ranges at once (one statement per side per level of the
 bisection), so the round trips through the tunnel grow with the depth, not with the
 number of differences.
@@ -23,6 +28,10 @@ from . import checksum
 from .typemap import pg_literal_expr, pg_select_expr, quote_ident
 
 NATIVE = frozenset({"integer", "boolean", "float", "uuid"})
+# A float key's values that are text in the replica, and how the source orders them
+# around the numbers (rank 1).
+FLOAT_WORDS = {"-Infinity": 0, "Infinity": 2, "NaN": 3}
+INFINITE = {"-Infinity": float("-inf"), "Infinity": float("inf")}
 FEW = 8  # up to this many ranges, a statement selects them with a plain OR
 Key = tuple
 
@@ -183,6 +192,10 @@ class Side:
     def key_of(self, row: Sequence[Any]) -> Key:
         return tuple(self.value(v, c) for v, c in zip(row, self.key, strict=False))
 
+    def order(self, key: Key) -> tuple:
+        """Return a sort key that orders keys as both sides' SQL does (see the module)."""
+        return tuple(_float_rank(v) if c.kind == "float" else v for v, c in zip(key, self.key, strict=False))
+
     # -- the questions ---------------------------------------------------------------------
     def bounds(self) -> tuple[int | None, int | None]:
         """Return the smallest and largest value of a single integer key."""
@@ -278,7 +291,9 @@ class SourceSide(Side):
             return None
         if col.kind == "bytea":
             return bytes.fromhex(raw)
-        return float(raw) if col.kind == "float" else raw
+        if col.kind == "float":
+            return raw if raw in FLOAT_WORDS else float(raw)  # in the replica's form
+        return raw
 
     def combine(self, sums: Sequence[Any]) -> int:
         return int(sums[0] or 0) % checksum.MOD
@@ -293,5 +308,22 @@ class ReplicaSide(Side):
         self.row_hash = h
         self.sums = [f"sum({h} >> 32)", f"sum({h} & 4294967295)"]
 
+    def lhs(self, col: Column) -> str:
+        q = quote_ident(col.name)
+        if col.kind == "float":  # the source's order: this spelling cannot use the key's index
+            return f"(CASE {q} WHEN '-Infinity' THEN -9e999 WHEN 'Infinity' THEN 9e999 ELSE {q} END)"
+        return q
+
+    def param(self, value: Any, col: Column) -> Any:
+        if col.kind == "float" and isinstance(value, str):
+            return INFINITE.get(value, value)  # compared with the lhs above
+        return value
+
     def combine(self, sums: Sequence[Any]) -> int:
         return checksum.split_sum(*sums)
+
+
+def _float_rank(value: Any) -> tuple[int, float]:
+    if isinstance(value, str):
+        return FLOAT_WORDS.get(value, 3), 0.0
+    return 1, float(value)

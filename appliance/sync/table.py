@@ -16,6 +16,7 @@ A row that no longer matches the table's ``where`` filter, or that is soft-delet
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import queue
@@ -27,13 +28,13 @@ from typing import Any
 
 from ..clock import iso, utcnow
 from ..config import SyncSettings, TableSettings
-from ..errors import SourceSchemaError
+from ..errors import QueryError, SourceSchemaError
 from ..schema.shape import Column, Shape
-from . import extras, history, pacing
-from .marks import Mark
+from . import extras, history, marks, pacing
+from .marks import Mark, Wanted
 from .replica import Replica, TableState
 from .source import Page, Row, Source
-from .typemap import quote_ident
+from .typemap import pg_size_expr, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,7 @@ class TableSync:
             if st.phase == "initial":
                 self._initial_copy(st)
             self._incremental(st, cursor)
+            self._implausible_rows(cursor)
             self._null_cursor_rows(cursor)
         self._finish(st)
         self.result.phase = st.phase
@@ -249,7 +251,9 @@ class TableSync:
             self._add_new_columns(st, cols)
             return st
         phase = "initial" if self.plan.cursor else "full"
-        hw = self.source.max_cursor(self.table, self.plan.cursor) if self.plan.cursor else None
+        hw = None
+        if self.plan.cursor:  # an 'infinity' must not become the mark the first pass starts from
+            hw = marks.plausible_max(self.source, self.table, self.plan.cursor, self.settings.lookback)
         st = TableState(
             self.name,
             self.table.name,
@@ -293,7 +297,8 @@ class TableSync:
         sets = ", ".join(f"{quote_ident(c.name)} = ?" for c in new)
         cond = " AND ".join(f"{quote_ident(k.name)} = ?" for k in key)
         sql = f"UPDATE {quote_ident(self.name)} SET {sets} WHERE {cond}"
-        page = Page(limit=self.settings.batch_size, filtered=True)
+        first = pacing.first_limit(self.settings.batch_size, self._source_row_size(cols))
+        page = Page(limit=first, filtered=True)
         n = len(key)
         for rows in prefetch(self._key_pages(cols, page)):
             with self.replica.transaction() as db:
@@ -307,6 +312,7 @@ class TableSync:
             if len(rows) < page.limit:
                 return
             page.after = list(rows[-1][: len(self.plan.key)])
+            page.limit = pacing.next_limit(page.limit, rows, 0.0, 0.0, self.settings.batch_size)
 
     # -- reading -------------------------------------------------------------------------
     def _pages(self, order: list[Column], page: Page) -> Iterator[list[Row]]:
@@ -315,8 +321,9 @@ class TableSync:
         them (the driver and SQLite release the GIL while they wait)."""
         for pending in prefetch(self._fetch_pages(order, page)):
             # A page of the distant link is several batches: each is turned into rows and
-            # committed with its cursor on its own, so Python holds one batch at a time.
-            for rows in pending.chunks(self.settings.batch_size):
+            # committed with its cursor on its own, so Python holds one batch at a time,
+            # and a batch of large rows holds a share of a page (pacing.BATCH_BYTES).
+            for rows in pending.chunks(pacing.batch_rows(self.settings.batch_size, pending.sample)):
                 if self.plan.mask is not None:
                     rows = self.plan.mask(rows)
                 yield rows
@@ -330,9 +337,45 @@ class TableSync:
             yield pending
             if not page.limit or pending.count < pending.limit or pending.last is None:
                 return
-            page.after = [pending.last[self.plan.columns.index(c)] for c in order]
-            page.limit = pacing.next_limit(page.limit, pending.sample, seconds, self.source.round_trip)
+            names = self.plan.names  # by name: an order column may be spelled with its base type
+            page.after = [pending.last[names.index(c.name)] for c in order]
+            page.limit = pacing.next_limit(
+                page.limit, pending.sample, seconds, self.source.round_trip, self.settings.batch_size
+            )
             self.tick()
+
+    def _first_limit(self) -> int:
+        """Return the row limit of this table's first page of a read (see ``pacing``)."""
+        return pacing.first_limit(self.settings.batch_size, self._row_size())
+
+    def _row_size(self) -> float:
+        """Return the size of the largest of a few rows of this table: the replica's (local,
+        no round trip) when it holds some, else measured at the source."""
+        local = self._replica_row_size()
+        return local if local is not None else self._source_row_size(self.plan.columns)
+
+    def _replica_row_size(self) -> float | None:
+        """Return the size of the largest of the replica's last inserted rows of this table."""
+        cols = " + ".join(f"coalesce(length({quote_ident(n)}), 0)" for n in self.plan.names)
+        if not cols or not self.replica.table_exists(self.name):
+            return None
+        sizes = self.replica.db.execute(
+            f"SELECT {cols} FROM {quote_ident(self.name)} ORDER BY rowid DESC LIMIT {pacing.FIRST_SAMPLE}"
+        ).fetchall()
+        return max(float(r[0] or 0) for r in sizes) if sizes else None
+
+    def _source_row_size(self, columns: list[Column]) -> float:
+        """Return the size of the largest of a few source rows as read, in one short
+        statement that returns sizes, not rows (they may be megabytes each)."""
+        if not columns:
+            return 0.0
+        if self.source.is_postgres:
+            sizes = [pg_size_expr(c) for c in columns]
+        else:
+            sizes = [f"coalesce(length({quote_ident(c.name)}), 0)" for c in columns]
+        sql = f"SELECT {' + '.join(sizes)} FROM {self.source._ident(self.table)}"
+        rows = self.source.execute(f"{sql} LIMIT {pacing.FIRST_SAMPLE}")
+        return max((float(r[0] or 0) for r in rows), default=0.0)
 
     def _split(self, rows: list[Row], filtered: bool) -> tuple[list[Row], list[list]]:
         """Return (rows to write, keys to delete) from rows carrying flag values at the end."""
@@ -384,7 +427,7 @@ class TableSync:
         self.result.deleted += len(gone)
 
     def _initial_copy(self, st: TableState) -> None:
-        page = Page(after=st.initial_key, limit=self.settings.batch_size, filtered=True)
+        page = Page(after=st.initial_key, limit=self._first_limit(), filtered=True)
         with gc_paused():
             for rows in self._pages(self.plan.key, page):
                 keep, _ = self._split(rows, filtered=True)
@@ -401,18 +444,33 @@ class TableSync:
 
     def _incremental(self, st: TableState, cursor: Column) -> None:
         order = [cursor, *self.plan.key]
-        mark = self.mark
+        mark = self._own_mark(cursor)
+        if mark is not None and mark.error:
+            raise QueryError(mark.error)  # this table's; the pass's other tables go on
         upper = mark.upper if mark is not None else self.source.max_cursor(self.table, cursor)
         if upper is None:
             return
         stamp = mark.stamp() if mark is not None else None
         if stamp is not None and st.mark == stamp and str(st.cursor_value) == str(upper):
             return  # nothing new, nothing late: the window holds what the last pass read
+        lower = st.cursor_value
+        if mark is not None and marks.beyond(lower, mark, cursor):
+            # Stored by an agent that took an 'infinity' for the newest change: every pass
+            # since read nothing. Read the table again by cursor, once, to catch up.
+            log.warning(
+                "%s: the stored cursor %r cannot be a time of change; reading the table again",
+                self.table.name,
+                lower,
+            )
+            lower = None
+        size = mark.size if mark is not None else None
+        if size is None:  # the pass's mark did not measure the newest rows: the replica's
+            size = self._row_size()  # rows of the table say (no round trip per changed table)
         page = Page(
-            lower_bound=st.cursor_value,
+            lower_bound=lower,
             upper_bound=upper,
             lookback=self.settings.lookback,
-            limit=self.settings.batch_size,
+            limit=pacing.first_limit(self.settings.batch_size, size),
             by_cursor=True,
             filtered=False,
         )
@@ -430,10 +488,62 @@ class TableSync:
         # it; a pass killed before that re-reads the window next time).
         st.mark = stamp
 
+    def _own_mark(self, cursor: Column) -> Mark | None:
+        """Return the pass's mark of this table, read now when the pass had none for it
+        (its initial copy ended in this pass); None from a source without marks."""
+        if self.mark is None and self.source.is_postgres:
+            wanted = Wanted(self.table, cursor, self.plan.key, self.plan.columns)
+            self.mark = marks.read_mark(self.source, wanted, self.settings.lookback).get(self.table.name)
+        return self.mark
+
+    def _implausible_rows(self, cursor: Column) -> None:
+        """Read the rows whose cursor cannot be a time of change, every pass.
+
+        An 'infinity', a '9999-12-31' sentinel or a NaN sorts after every real change, so
+        the incremental read (which stops at the largest plausible value) never reaches
+        them; like rows with a NULL cursor, they are read apart, by cursor and key. The
+        table's note says how many and why, so the cost does not go unexplained.
+        """
+        mark = self.mark
+        if mark is None or mark.error or not (mark.high or mark.low):
+            return
+        rng = marks.span(self.source._ident(self.table), cursor, self.settings.lookback)
+        if rng is None:
+            return
+        base = dataclasses.replace(cursor, sql_type=marks.BASE_TYPES.get(cursor.kind, cursor.sql_type))
+        order = [base, *self.plan.key]
+        pages = []
+        if mark.high and mark.ceiling is not None:
+            pages.append(Page(lower_bound=mark.ceiling, by_cursor=True, filtered=False))
+        if mark.low:
+            pages.append(Page(upper_bound=rng.floor, by_cursor=True, filtered=False))
+        ci = self.plan.columns.index(cursor)
+        found, example = 0, None
+        for page in pages:
+            page.limit = self._first_limit()
+            for rows in self._pages(order, page):
+                keep, gone = self._split(rows, filtered=False)
+                self.inspect(keep)
+                with self.replica.transaction():
+                    self._write(keep, gone, upsert=True)
+                found += len(rows)
+                if rows and example is None:
+                    example = (rows[0][ci], self.plan.key_of(rows[0]))
+        if example is not None:
+            value, key = example
+            where = ", ".join(f"{k.name}={v}" for k, v in zip(self.plan.key, key, strict=True))
+            self.result.note = (
+                f"{found} row(s) hold a {cursor.name} that cannot be a time of change "
+                f"(e.g. {str(value)[:40]!r} at {where[:80]}): beyond the source's clock, infinite "
+                f"or NaN. They are read again every pass; correct them at the source, or "
+                f"choose another cursor."
+            )
+            log.warning("%s: %s", self.table.name, self.result.note)
+
     def _null_cursor_rows(self, cursor: Column) -> None:
         if not cursor.nullable or (self.mark is not None and not self.mark.nulls):
             return
-        page = Page(limit=self.settings.batch_size, filtered=False, null_cursor=cursor.name)
+        page = Page(limit=self._first_limit(), filtered=False, null_cursor=cursor.name)
         for rows in self._pages(self.plan.key, page):
             keep, gone = self._split(rows, filtered=False)
             self.inspect(keep)
@@ -453,10 +563,11 @@ class TableSync:
         with self.replica.transaction():
             self.replica.drop_table(tmp)
             self.replica.create_table(tmp, self.plan.columns, st.key)
+        size = self._source_row_size(self.plan.columns)  # what is there now, not the old copy's
         saved_name, self.name = self.name, tmp
         try:
             with gc_paused():
-                for rows in self._refresh_pages():
+                for rows in self._refresh_pages(size):
                     keep, _ = self._split(rows, filtered=True)
                     self.inspect(keep)
                     with self.replica.transaction():
@@ -476,15 +587,18 @@ class TableSync:
         if not self.plan.key:
             self.result.note = "no primary key: refreshed whole each pass"
 
-    def _refresh_pages(self) -> Iterator[list[Row]]:
+    def _refresh_pages(self, size: float) -> Iterator[list[Row]]:
         """Yield the whole table's rows for a refresh: keyset pages, or without a key one
-        streamed statement (nothing to page by), a batch at a time either way."""
+        streamed statement (nothing to page by), a batch at a time either way.
+
+        ``size``: the size of a row, measured before the refresh (a stream fetches the same
+        number of rows each time: this is all that bounds it).
+        """
+        first = pacing.first_limit(self.settings.batch_size, size)
         if self.plan.key:
-            yield from self._pages(self.plan.key, Page(limit=self.settings.batch_size, filtered=True))
+            yield from self._pages(self.plan.key, Page(limit=first, filtered=True))
             return
-        for rows in self.source.stream(
-            self.table, self.plan.columns, self.plan.flags, self.settings.batch_size
-        ):
+        for rows in self.source.stream(self.table, self.plan.columns, self.plan.flags, first):
             self.result.read += len(rows)
             self.tick()  # the heartbeat and systemd's watchdog, as per keyset page
             yield self.plan.mask(rows) if self.plan.mask is not None else rows
@@ -514,11 +628,16 @@ class TableSync:
         return ready[self.name]
 
     def refetch(self, keys: list[list], chunk: int = 500) -> None:
-        """Read the rows with these keys again and write them as the incremental pass does."""
-        for i in range(0, len(keys), chunk):
+        """Read the rows with these keys again and write them as the incremental pass does;
+        ``chunk`` keys per statement at most, fewer when the rows are large (``pacing``)."""
+        most, i = chunk, 0
+        chunk = min(most, pacing.FIRST_SAMPLE)  # the rows differ from the replica's: size unknown
+        while i < len(keys):
             rows = self.source.read_keys(
                 self.table, self.plan.columns, self.plan.key, keys[i : i + chunk], self.plan.flags
             )
+            i += chunk
+            chunk = min(most, pacing.fitting(pacing.row_bytes(rows))) if rows else chunk
             self.result.read += len(rows)
             if self.plan.mask is not None:
                 rows = self.plan.mask(rows)

@@ -72,6 +72,19 @@ def pg_select_expr(col: Column) -> str:
     return f"{c}::text"  # the driver must not parse numeric, json, floats (NaN) or dates
 
 
+def pg_size_expr(col: Column) -> str:
+    """Return the SQL for the size of ``col``'s value as read (0 for NULL), without
+    detoasting large text or bytea values (octet_length reads their stored length)."""
+    c = quote_ident(col.name)
+    if col.kind == "text":
+        return f"coalesce(octet_length({c}), 0)"
+    if col.kind == "bytea":
+        return f"coalesce(2 * octet_length({c}), 0)"  # read as hex
+    if col.kind in ("integer", "boolean"):
+        return "8"
+    return f"coalesce(octet_length(({pg_select_expr(col)})::text), 0)"
+
+
 def pg_literal_expr(col: Column) -> str:
     """Return the SQL that turns a replica-form value (a %s parameter) back into ``col``'s type."""
     if col.kind == "bytea":
