@@ -54,6 +54,16 @@ def shareable(path: str | os.PathLike) -> None:
         pass  # sqlite3.connect reports what is wrong with the folder
 
 
+def incremental_if_new(db: sqlite3.Connection) -> None:
+    """Give a new, empty database file auto_vacuum=INCREMENTAL (sync/upkeep.py converts old ones).
+
+    Only a new one: on an existing file the pragma changes nothing but marks the header for
+    writing, and SQLite rewrites it on close, which must never happen to a damaged replica.
+    """
+    if db.execute("PRAGMA page_count").fetchone()[0] == 0:
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+
+
 class StateStore:
     """Read and write ``state.sqlite``. Cheap to open; readers open it per request."""
 
@@ -71,7 +81,7 @@ class StateStore:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 shareable(self.path)
                 self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # a new file only (see sync/upkeep.py)
+                incremental_if_new(self.db)
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.execute("PRAGMA journal_size_limit=8388608")  # as the replica's (replica.py)

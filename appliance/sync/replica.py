@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import DiskFullError, ReplicaError
-from ..health.store import shareable
+from ..health.store import incremental_if_new, shareable
 from ..schema.shape import Column
 from .typemap import quote_ident
 
@@ -119,7 +119,7 @@ class Replica:
             self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             # Before the first table exists, or it has no effect: a new file can then give
             # freed pages back to the card in steps (appliance.sync.upkeep converts older ones).
-            self.db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            incremental_if_new(self.db)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
             self.db.execute("PRAGMA synchronous=NORMAL")
