@@ -58,9 +58,16 @@ def pg_select_expr(col: Column) -> str:
     k = col.kind
     if k == "timestamptz":
         # to_char gives NULL for +-infinity; keep those as their text instead of losing them.
-        return f"coalesce(to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), {c}::text)"
+        # Its YYYY drops the era: a date before year 1 says " BC" as PostgreSQL's own text does.
+        return (
+            f"coalesce(to_char({c} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+            f" || CASE WHEN {c} < '0001-01-01 00:00:00+00' THEN ' BC' ELSE '' END, {c}::text)"
+        )
     if k == "timestamp":
-        return f"coalesce(to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US'), {c}::text)"
+        return (
+            f"coalesce(to_char({c}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+            f" || CASE WHEN {c} < '0001-01-01 00:00:00' THEN ' BC' ELSE '' END, {c}::text)"
+        )
     if k == "boolean":
         return f"{c}::int"
     if k == "array":
