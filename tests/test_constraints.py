@@ -76,3 +76,15 @@ def test_constraints_the_laptop_installs_only_what_flashing_needs():
     assert base == flash
     assert {"sqlalchemy", "psycopg2-binary", "flask", "gpiozero", "luma-oled", "waitress"} <= pi
     assert not base & pi
+
+
+@pytest.mark.parametrize("script", ["demo", "test", "bench"])
+def test_constraints_the_scripts_that_run_the_stack_install_the_pi_side(script):
+    # The package alone is the flasher's; a script that runs the sync or the page without
+    # [pi] fails at its first import of sqlalchemy (scripts/demo did once).
+    calls = [
+        line.split()[1:]
+        for line in (ROOT / "scripts" / script).read_text().splitlines()
+        if line.strip().startswith("ensure_venv ")
+    ]
+    assert calls and all("pi" in (args[0] if args else "").split(",") for args in calls), calls
