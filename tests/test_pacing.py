@@ -7,11 +7,10 @@ cluster, as a user runs it (resource.getrusage's maxrss of that process).
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from support.harness import Harness
+from support.peak import sync_peak_mb
 from support.tomlconf import password_file, sections, write_config
 
 from appliance.sync import pacing
@@ -52,24 +51,6 @@ def _config(tmp_path: Path, pg, table: dict) -> Path:
     return write_config(tmp_path / "appliance.toml", values, [table])
 
 
-def _peak_mb(cfg: Path, *args: str) -> int:
-    """Run `appliance sync --once ARGS` in a child; return its peak RSS in MB."""
-    code = (
-        "import resource, sys\n"
-        "from appliance.cli import main\n"
-        "try:\n"
-        "    main(['--config', sys.argv[1], 'sync', '--once', *sys.argv[2:]])\n"
-        "except SystemExit as e:\n"
-        "    print('exit', e.code)\n"
-        "print('maxrss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(cfg), *args], capture_output=True, text=True, timeout=180
-    )
-    assert "exit 0" in done.stdout, done.stdout + done.stderr[-2000:]
-    return int(done.stdout.split("maxrss_mb")[1])
-
-
 def _replica(tmp_path: Path) -> sqlite3.Connection:
     return sqlite3.connect(tmp_path / "state" / "replica.sqlite")
 
@@ -80,7 +61,7 @@ def test_pacing_a_keyless_table_of_large_rows_is_streamed_in_small_fetches(sales
         db="sales",
     )
     cfg = _config(tmp_path, sales, {"name": "public.docs"})
-    peak = _peak_mb(cfg)
+    peak = sync_peak_mb(cfg)
     assert peak < PEAK_MB, f"the refresh of a keyless table of 1 MB rows peaked at {peak} MB"
     with _replica(tmp_path) as db:
         assert db.execute("SELECT count(*), sum(length(body)) FROM docs").fetchone() == (200, 200 * 10**6)
@@ -93,10 +74,10 @@ def test_pacing_rows_read_again_by_reconciliation_come_in_small_chunks(sales, tm
         db="sales",
     )
     cfg = _config(tmp_path, sales, {"name": "public.docs", "cursor": "updated_at"})
-    _peak_mb(cfg)  # the copy
+    sync_peak_mb(cfg)  # the copy
     with _replica(tmp_path) as db:  # the replica lost rows (or holds them changed): all read again
         db.execute("UPDATE docs SET body = 'stale'")
-    peak = _peak_mb(cfg, "--reconcile")
+    peak = sync_peak_mb(cfg, "--reconcile")
     assert peak < PEAK_MB, f"reconciliation re-reading 1 MB rows peaked at {peak} MB"
     with _replica(tmp_path) as db:
         assert db.execute("SELECT count(*) FROM docs WHERE length(body) = 1000000").fetchone() == (200,)
@@ -109,9 +90,9 @@ def test_pacing_an_incremental_read_of_large_rows_stays_small(sales, tmp_path):
         db="sales",
     )
     cfg = _config(tmp_path, sales, {"name": "public.docs", "cursor": "updated_at"})
-    _peak_mb(cfg)  # the copy
+    sync_peak_mb(cfg)  # the copy
     sales.sql("UPDATE docs SET body = upper(body), updated_at = now()", db="sales")
-    peak = _peak_mb(cfg)
+    peak = sync_peak_mb(cfg)
     assert peak < PEAK_MB, f"an incremental read of 200 rows of 1 MB peaked at {peak} MB"
     with _replica(tmp_path) as db:
         assert db.execute("SELECT count(*) FROM docs WHERE body = upper(body)").fetchone() == (200,)

@@ -13,8 +13,6 @@ import http.client
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import uuid
@@ -24,6 +22,7 @@ import psycopg2
 import pytest
 from click.testing import CliRunner
 from support.harness import Harness
+from support.peak import sync_peak_mb
 from support.pg import SUPERUSER_PASSWORD
 from support.tomlconf import password_file, sections, write_config
 
@@ -185,18 +184,7 @@ def test_redteam_large_values_are_fetched_batch_size_rows_at_a_time(sales, tmp_p
         db="sales",
     )
     cfg = _config(tmp_path, sales, [{"name": "public.docs", "cursor": "updated_at"}], sync={"interval": "1s"})
-    code = (
-        "import resource, sys\n"
-        "from appliance.cli import main\n"
-        "try:\n"
-        "    main(['--config', sys.argv[1], 'sync', '--once'])\n"
-        "except SystemExit as e:\n"
-        "    print('exit', e.code)\n"
-        "print('maxrss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(cfg)], capture_output=True, text=True, timeout=120)
-    assert "exit 0" in done.stdout, done.stderr[-2000:]
-    peak = int(done.stdout.split("maxrss_mb")[1])
+    peak = sync_peak_mb(cfg, timeout=120)
     assert peak < 200, f"the agent peaked at {peak} MB for 200 rows of 1 MB"
 
 
