@@ -1,7 +1,7 @@
 """Page sizes bounded by bytes (sync/pacing.py): large rows never fill the agent's memory.
 
 The peaks are measured in a child process running `appliance sync --once` against the real
-cluster, as a user runs it (resource.getrusage's maxrss of that process).
+cluster, as a user runs it (its VmHWM: support/peak.py).
 """
 
 from __future__ import annotations
