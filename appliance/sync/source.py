@@ -304,10 +304,6 @@ class Source:
         settings for its transaction only (PostgreSQL's SET LOCAL), e.g. {"jit": "off"}."""
         return self._run(sql, params, local)
 
-    def replay_lag(self) -> float | None:
-        """Return how far the source (a hot standby) is behind its primary, in seconds."""
-        return self.clocks()[0]
-
     def clocks(self) -> tuple[float | None, float | None]:
         """Return (replay lag, the source's clock minus ours), in seconds, in one statement.
 

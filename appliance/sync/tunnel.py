@@ -91,12 +91,11 @@ def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
         ) from None
 
 
-def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
-    """Return the host key the server presents (key exchange only, no authentication)."""
+def _handshake(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.Transport:
+    """Return a transport past the key exchange (not authenticated); the caller closes it."""
     import paramiko
 
-    sock = _connect_socket(host, port, timeout)
-    transport = paramiko.Transport(sock)
+    transport = paramiko.Transport(_connect_socket(host, port, timeout))
     try:
         if key_types:
             # Ask for a key type we have pinned, so a server with several keys shows that one.
@@ -104,17 +103,23 @@ def presented_key(host: str, port: int, key_types: list[str], timeout: float) ->
             if supported:
                 transport.get_security_options().key_types = supported
         transport.start_client(timeout=timeout)
-        return transport.get_remote_server_key()
+        return transport
     except paramiko.SSHException as e:
+        transport.close()
         raise TunnelError(f"SSH handshake with {host}:{port} failed: {e}") from None
+
+
+def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
+    """Return the host key the server presents (key exchange only, no authentication)."""
+    transport = _handshake(host, port, key_types, timeout)
+    try:
+        return transport.get_remote_server_key()
     finally:
         transport.close()
 
 
-def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
-    """Return the bastion's key after checking it against known_hosts; refuse unknown or changed."""
-    pinned = known_keys(ssh)
-    key = presented_key(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
+def check_pinned(ssh: SSHSettings, pinned: dict[str, paramiko.PKey], key: paramiko.PKey) -> None:
+    """Refuse a presented host key that known_hosts does not pin (unknown or changed)."""
     entry = _host_entry(ssh.host, ssh.port)
     if not pinned:
         raise HostKeyError(
@@ -132,6 +137,13 @@ def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
             f"with its admin, then remove the old line (ssh-keygen -R '{entry}' -f "
             f"{ssh.known_hosts}) and add the new one."
         )
+
+
+def pinned_host_key(ssh: SSHSettings) -> paramiko.PKey:
+    """Return the bastion's key after checking it against known_hosts; refuse unknown or changed."""
+    pinned = known_keys(ssh)
+    key = presented_key(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
+    check_pinned(ssh, pinned, key)
     return key
 
 
@@ -142,16 +154,15 @@ def key_runs_commands(ssh: SSHSettings, password: str | None) -> bool:
     """Return True when the bastion lets the appliance's login run a command.
 
     The appliance only forwards one port; a key that can also run commands hands a shell
-    on the bastion to whoever takes the Pi. The host key is checked first, as always.
+    on the bastion to whoever takes the Pi. The host key is checked first, as always, on
+    the same connection (one handshake: doctor also runs over slow links).
     """
     import paramiko
 
-    key = pinned_host_key(ssh)
-    transport = paramiko.Transport(_connect_socket(ssh.host, ssh.port, ssh.connect_timeout))
+    pinned = known_keys(ssh)
+    transport = _handshake(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
     try:
-        transport.start_client(timeout=ssh.connect_timeout)
-        if transport.get_remote_server_key().asbytes() != key.asbytes():
-            raise HostKeyError(f"the bastion {ssh.host}:{ssh.port} changed its host key during the check")
+        check_pinned(ssh, pinned, transport.get_remote_server_key())
         if ssh.key_file:
             transport.auth_publickey(ssh.user, load_private_key(ssh.key_file, password))
         else:
