@@ -91,8 +91,11 @@ def _connect_socket(host: str, port: int, timeout: float) -> socket.socket:
         ) from None
 
 
-def _handshake(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.Transport:
-    """Return a transport past the key exchange (not authenticated); the caller closes it."""
+def _handshake(
+    host: str, port: int, key_types: list[str], timeout: float
+) -> tuple[paramiko.Transport, paramiko.PKey]:
+    """Return a transport past the key exchange (not authenticated) and the host key it
+    presented; the caller closes the transport."""
     import paramiko
 
     transport = paramiko.Transport(_connect_socket(host, port, timeout))
@@ -103,7 +106,8 @@ def _handshake(host: str, port: int, key_types: list[str], timeout: float) -> pa
             if supported:
                 transport.get_security_options().key_types = supported
         transport.start_client(timeout=timeout)
-        return transport
+        # start_client returns at its timeout without raising: a silent server shows here.
+        return transport, transport.get_remote_server_key()
     except paramiko.SSHException as e:
         transport.close()
         raise TunnelError(f"SSH handshake with {host}:{port} failed: {e}") from None
@@ -111,11 +115,9 @@ def _handshake(host: str, port: int, key_types: list[str], timeout: float) -> pa
 
 def presented_key(host: str, port: int, key_types: list[str], timeout: float) -> paramiko.PKey:
     """Return the host key the server presents (key exchange only, no authentication)."""
-    transport = _handshake(host, port, key_types, timeout)
-    try:
-        return transport.get_remote_server_key()
-    finally:
-        transport.close()
+    transport, key = _handshake(host, port, key_types, timeout)
+    transport.close()
+    return key
 
 
 def check_pinned(ssh: SSHSettings, pinned: dict[str, paramiko.PKey], key: paramiko.PKey) -> None:
@@ -160,9 +162,9 @@ def key_runs_commands(ssh: SSHSettings, password: str | None) -> bool:
     import paramiko
 
     pinned = known_keys(ssh)
-    transport = _handshake(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
+    transport, key = _handshake(ssh.host, ssh.port, list(pinned), ssh.connect_timeout)
     try:
-        check_pinned(ssh, pinned, transport.get_remote_server_key())
+        check_pinned(ssh, pinned, key)
         if ssh.key_file:
             transport.auth_publickey(ssh.user, load_private_key(ssh.key_file, password))
         else:
