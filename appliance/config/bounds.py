@@ -26,6 +26,7 @@ DURATION_BOUNDS: dict[str, tuple[float, float]] = {
     "sync.probe_interval": (1, HOUR),
     "sync.lookback": (0, DAY),
     "sync.reconcile_every": (1, 30 * DAY),
+    "sync.verify_every": (1, 365 * DAY),
     "sync.warn_lag": (1, 30 * DAY),
     "sync.max_lag": (1, 365 * DAY),
     "retention.events": (DAY, 10 * 365 * DAY),

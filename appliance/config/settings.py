@@ -95,6 +95,13 @@ SECTIONS: dict[str, list[Setting]] = {
         _s("probe_interval", "duration", "5s", "how often the link is probed between passes"),
         _s("lookback", "duration", "10m", "re-read window for late commits"),
         _s("reconcile_every", "duration", "1h", "hard-delete reconciliation interval"),
+        _s(
+            "verify_every",
+            "duration",
+            "1d",
+            "how often a reconciliation compares whole rows (finds rows changed without their "
+            "cursor); in between it compares keys only",
+        ),
         _s("warn_lag", "duration", "10m", "lag above this is 'lagging'"),
         _s("max_lag", "duration", "1h", "lag above this is 'outage'"),
         _s(
@@ -237,6 +244,7 @@ class SyncSettings:
     probe_interval: float
     lookback: float
     reconcile_every: float
+    verify_every: float
     warn_lag: float
     max_lag: float
     batch_size: int

@@ -185,7 +185,8 @@ def _deletes(facts: TableFacts, settings: TableSettings | None) -> list[Check]:
             f"({_rows(facts)}).",
             why="A deleted row leaves no trace that an incremental reader can see. Deletions are "
             "found only by comparing the whole table periodically (checksums per key range, "
-            f"sync.reconcile_every), which reads {_rows(facts)} on your database each time.",
+            f"sync.reconcile_every), which reads {_rows(facts)} on your database each time: "
+            "their keys (the primary-key index) when the key is one integer column, else whole rows.",
             ask="Are rows of this table ever deleted? If so, could deletion set a deleted_at "
             "timestamp instead, or be recorded in a table we can read?",
         )

@@ -1,17 +1,27 @@
 """Hard-delete reconciliation by checksum bisection (the data-diff / reladiff algorithm).
 
 Cursor sync never sees a row deleted at the source, nor a row changed without its cursor
-moving. So every ``reconcile_every`` (and on ``appliance sync --reconcile``) each table
-with a cursor is compared with the source: cut the key space into ranges, ask both sides
-for each range's row count and checksum (an order-independent sum of row hashes, see
-``checksum``), and look closer only where they differ, cutting those ranges again in up
-to ``FACTOR``. A range of at most ``THRESHOLD`` rows is settled by downloading its keys
-with their row hashes: rows gone at the source are removed (or tombstoned), rows missing
-or different in the replica are re-read by key through the sync's own write path.
-The first cut is wider (up to ``FIRST`` ranges, from what the replica holds), so the
-source hashes the table once; each later level asks about all its ranges in one
-statement per side, so round trips grow with the depth, and what crosses the wire with
-the number of differences, not with the size of the table.
+moving. So each table with a cursor is compared with the source: cut the key space into
+ranges, ask both sides for each range's row count and checksum (an order-independent
+sum of row hashes, see ``checksum``), and look closer only where they differ, cutting
+those ranges again in up to ``FACTOR``. A range of at most ``THRESHOLD`` rows is settled
+by downloading its keys with their row hashes: rows gone at the source are removed (or
+tombstoned), rows missing or different in the replica are re-read by key through the
+sync's own write path. The first cut is wider (up to ``FIRST`` ranges, from what the
+replica holds), so the source hashes the table once; each later level asks about all its
+ranges in one statement per side, so round trips grow with the depth, and what crosses
+the wire with the number of differences, not with the size of the table.
+
+Two kinds of comparison (``KINDS``). "rows" compares whole rows as above: it finds rows
+changed without their cursor too, and the source hashes every row (seconds per million).
+"keys" compares only which keys exist: for a single integer key, a range's checksum is
+the sum of its keys' digests, which both sides compute from the key alone (an index-only
+scan at the source), and a settled range's keys come without hashes: it finds hard
+deletes in two statements, tenths of a second for a million rows over a slow link.
+Every ``reconcile_every`` (and on ``appliance sync --reconcile``) a table is reconciled:
+by rows when ``verify_every`` has passed since its last comparison of rows (and always
+on ``--reconcile``), by keys otherwise. A table whose key is not a single integer is
+always compared by rows.
 
 The source side counts only the rows the replica should hold (``where`` and soft-delete
 "drop" applied); the replica side ignores tombstoned rows. Every source query is a short
@@ -44,6 +54,11 @@ THRESHOLD = 64  # at most this many rows on either side: download keys and hashe
 BATCH = 256  # ranges per statement
 STATEMENT_ROWS = 1_000_000  # rows per statement, about: ~4 s here, far below statement_timeout
 MAX_DEPTH = 24  # a safety net; keys are unique, so splitting always makes progress
+# By keys, a range's keys cost a few bytes each and one more level a round trip: settle
+# ranges of up to KEY_THRESHOLD rows at once while their keys total at most KEY_BUDGET
+# (a few hundred kB), else cut them once more.
+KEY_THRESHOLD, KEY_BUDGET = 4096, 50_000
+KINDS = ("rows", "keys")
 
 
 @dataclass
@@ -52,6 +67,7 @@ class ReconcileResult:
 
     name: str
     replica_name: str
+    kind: str = "rows"  # what was compared: whole rows, or which keys exist (KINDS)
     source_rows: int = 0
     replica_rows: int = 0
     removed: int = 0  # gone at the source: deleted or tombstoned here
@@ -71,7 +87,7 @@ class ReconcileResult:
             else "no difference"
         )
         return (
-            f"{self.name}: reconciled {self.source_rows} source rows with "
+            f"{self.name}: reconciled ({self.kind}) {self.source_rows} source rows with "
             f"{self.replica_rows} replica rows: {found}; {self.queries} queries, "
             f"{self.transferred} rows transferred ({self.keys} keys), "
             f"{self.hashed} rows hashed here, {self.seconds:.2f}s"
@@ -128,15 +144,31 @@ class Reconciler:
     """Compare one table with the source, level by level, and repair the replica."""
 
     def __init__(
-        self, sync: TableSync, factor: int = FACTOR, threshold: int = THRESHOLD, first: int = FIRST
+        self,
+        sync: TableSync,
+        factor: int = FACTOR,
+        threshold: int | None = None,
+        first: int = FIRST,
+        kind: str = "rows",
     ) -> None:
         self.sync, self.plan = sync, sync.plan
-        self.factor, self.threshold, self.first = max(2, factor), max(1, threshold), max(2, first)
         source, replica, name = sync.source, sync.replica, sync.name
-        self.result = ReconcileResult(self.plan.table.name, name, at=iso(utcnow()))
+        self.integer = len(self.plan.key) == 1 and self.plan.key[0].kind == "integer"
+        # by keys needs a single integer key (and SQL at the source): else by rows
+        self.keys = kind == "keys" and self.integer and source.is_postgres
+        if threshold is None:
+            threshold = KEY_THRESHOLD if self.keys else THRESHOLD
+        self.factor, self.threshold, self.first = max(2, factor), max(1, threshold), max(2, first)
+        self.result = ReconcileResult(
+            self.plan.table.name, name, "keys" if self.keys else "rows", at=iso(utcnow())
+        )
         # Masked columns hold a keyed hash only this appliance can compute: not compared.
         self.compared = [c for c in self.plan.columns if c.name not in self.plan.table.mask_columns]
-        utf8 = source.is_postgres and source.execute("SHOW server_encoding")[0][0] == "UTF8"
+        utf8 = (
+            source.is_postgres
+            and not self.keys  # no row is hashed: the encoding does not matter (a round trip)
+            and source.execute("SHOW server_encoding")[0][0] == "UTF8"
+        )
         self.src = SourceSide(
             source.execute,
             source._ident(self.plan.table),
@@ -152,12 +184,15 @@ class Reconciler:
             extras.live_conditions(replica, name),
             extras.HASH,
         )
-        self.integer = len(self.plan.key) == 1 and self.plan.key[0].kind == "integer"
+        if self.keys:
+            self.src.compare_keys()
+            self.rep.compare_keys()
 
     def run(self) -> ReconcileResult:
         t0 = time.monotonic()
         r = self.result
-        r.hashed = rowhash.fill(self.sync.replica, self.sync.name, self.compared, self.sync.tick)
+        if not self.keys:  # by keys, no replica row needs its hash
+            r.hashed = rowhash.fill(self.sync.replica, self.sync.name, self.compared, self.sync.tick)
         with ThreadPoolExecutor(1, thread_name_prefix="reconcile") as self.pool:
             if self.sync.source.is_postgres:
                 self._bisect()
@@ -181,13 +216,16 @@ class Reconciler:
             self._remove_ranges([n.rng for n in nodes if n.src_n == 0])
             small: list[KeyRange] = []  # settled by their keys and row hashes
             big: list[Node] = []  # cut further
+            threshold = self.threshold
+            if self.keys and sum(max(n.src_n, n.rep_n) for n in nodes if n.src_n) > KEY_BUDGET:
+                threshold = THRESHOLD  # many differences: cut once more, download less
             for n in nodes:
                 if n.src_n:
-                    if max(n.src_n, n.rep_n) <= self.threshold or depth >= MAX_DEPTH:
+                    if max(n.src_n, n.rep_n) <= threshold or depth >= MAX_DEPTH:
                         small.append(n.rng)
                     else:
                         big.append(n)
-            cuts, unsplittable = self._cuts(big)
+            cuts, unsplittable = self._cuts(big, threshold)
             self._settle(small + unsplittable)
             depth += 1
             self.sync.tick()
@@ -195,6 +233,19 @@ class Reconciler:
     def _first_cut(self) -> list[Cut]:
         """Cut the whole key space in up to FIRST ranges, from what the replica holds, in
         slices of about STATEMENT_ROWS rows (one statement each)."""
+        if self.keys:  # the replica's bounds, and two open ends: no round trip for bounds
+            state = self.sync.replica.state(self.sync.name)  # its row count: enough to cut by
+            n = state.rows if state and state.rows else self.sync.replica.count(self.sync.name)
+            parts = max(self.factor, min(self.first, n // 512))
+            lo, hi = self.rep.bounds()
+            if lo is None or hi is None:
+                return [Cut(KeyRange())]
+            inner = integer_cut(KeyRange((lo,), (hi + 1,)), parts, n)
+            return [
+                Cut(KeyRange(None, (lo,))),
+                *inner.slices(-(-n // STATEMENT_ROWS)),
+                Cut(KeyRange((hi + 1,))),
+            ]
         n = self.sync.replica.count(self.sync.name)
         parts = max(self.factor, _parts(n, self.threshold, self.first))
         if self.integer:
@@ -211,8 +262,9 @@ class Reconciler:
 
     def _differing(self, cuts: list[Cut], top: bool) -> list[Node]:
         nodes = []
+        ask = Side.range_checksums if self.keys else Side.checksums
         for batch in _statements(cuts):
-            src, rep = self._both(lambda side, b=batch: side.checksums(b))
+            src, rep = self._both(lambda side, b=batch: ask(side, b))
             for cut, s, r in zip(batch, src, rep, strict=True):
                 if top:
                     self.result.source_rows += sum(n for n, _ in s.values())
@@ -223,14 +275,16 @@ class Reconciler:
                         nodes.append(Node(child, a[0], b[0]))
         return nodes
 
-    def _cuts(self, nodes: list[Node]) -> tuple[list[Cut], list[KeyRange]]:
-        """Return the cuts of the nodes, and the ranges that cannot be cut further."""
+    def _cuts(self, nodes: list[Node], threshold: int) -> tuple[list[Cut], list[KeyRange]]:
+        """Return the cuts of the nodes (in parts of about ``threshold`` rows), and the
+        ranges that cannot be cut further."""
         cuts, leaves = [], []
         if self.integer:
             for n in nodes:
                 rows = max(n.src_n, n.rep_n)
-                cut = integer_cut(n.rng, _parts(rows, self.threshold, self.factor), rows)
-                (cuts.append(cut) if cut.points else leaves.append(n.rng))
+                rng = n.rng if None not in (n.rng.lo, n.rng.hi) else self._bounded(n.rng)
+                cut = integer_cut(rng, _parts(rows, threshold, self.factor), rows) if rng else None
+                (cuts.append(cut) if cut and cut.points else leaves.append(n.rng))
             return cuts, leaves
         for side, mine in (
             (self.src, [n for n in nodes if n.src_n >= n.rep_n]),
@@ -238,7 +292,7 @@ class Reconciler:
         ):
             for batch in _chunks(mine):
                 steps = [
-                    -(-max(n.src_n, n.rep_n) // _parts(max(n.src_n, n.rep_n), self.threshold, self.factor))
+                    -(-max(n.src_n, n.rep_n) // _parts(max(n.src_n, n.rep_n), threshold, self.factor))
                     for n in batch
                 ]
                 for n, ranked in zip(batch, side.points([n.rng for n in batch], steps), strict=True):
@@ -248,6 +302,12 @@ class Reconciler:
                     (cuts.append(cut) if points else leaves.append(n.rng))
         cuts.sort(key=lambda c: () if c.rng.lo is None else self.src.order(c.rng.lo))
         return cuts, leaves
+
+    def _bounded(self, rng: KeyRange) -> KeyRange | None:
+        """Return the open-ended integer range ``rng`` bounded by the keys either side holds
+        in it (None when neither holds one)."""
+        found = [b for pair in self._both(lambda side: side.bounds(rng)) for b in pair if b is not None]
+        return KeyRange((min(found),), (max(found) + 1,)) if found else None
 
     def _settle(self, ranges: list[KeyRange]) -> None:
         """Download keys and row hashes of small ranges and repair what differs."""
@@ -300,12 +360,14 @@ def reconcile_table(
     settings,
     tick=lambda: None,
     factor: int = FACTOR,
-    threshold: int = THRESHOLD,
+    threshold: int | None = None,
     first: int = FIRST,
+    kind: str = "rows",
 ) -> ReconcileResult:
-    """Reconcile one table now and return what it found."""
+    """Reconcile one table now (comparing whole rows, or which keys exist: ``KINDS``)
+    and return what it found."""
     sync = TableSync(source, replica, plan, settings, tick)
-    result = Reconciler(sync, factor, threshold, first).run()
+    result = Reconciler(sync, factor, threshold, first, kind).run()
     if result.removed or result.refetched:  # rows changed outside a pass: count them again
         st = replica.state(plan.table.replica_name)
         if st is not None:
@@ -319,9 +381,10 @@ def reconcile_table(
 # -- the schedule --------------------------------------------------------------------------
 
 
-def due(store: StateStore, name: str, every: float, now=None) -> bool:
-    """Return True when the table's last reconciliation is older than ``every``."""
-    last = parse_iso((store.get(f"reconciled:{name}") or {}).get("at"))
+def due(store: StateStore, name: str, every: float, now=None, since: str = "at") -> bool:
+    """Return True when the table's last reconciliation (``since="verified_at"``: its last
+    comparison of whole rows) is older than ``every``."""
+    last = parse_iso((store.get(f"reconciled:{name}") or {}).get(since))
     return last is None or last + timedelta(seconds=every) <= (now or utcnow())
 
 
@@ -341,7 +404,8 @@ def after_pass(
     """
     for t in tables:  # a table copied whole just now is as reconciled as it gets
         if t.copied and not t.error and not force:
-            store.put(f"reconciled:{t.name}", {"at": iso(utcnow()), "note": "initial copy"})
+            now = iso(utcnow())
+            store.put(f"reconciled:{t.name}", {"at": now, "verified_at": now, "note": "initial copy"})
     todo = [
         t
         for t in tables
@@ -355,7 +419,8 @@ def after_pass(
         source = link.source()
         shapes = source.describe([t.name for t in todo])
         for t in todo:
-            _one(config, source, replica, store, shapes, t, tick)
+            rows = force or due(store, t.name, config.sync.verify_every, since="verified_at")
+            _one(config, source, replica, store, shapes, t, tick, "rows" if rows else "keys")
     except Stopped:
         log.info("reconciliation interrupted: the agent is stopping")
     except (SourceError, TunnelError) as e:
@@ -375,12 +440,12 @@ def plan_for(config, table, shape, source: Source, replica) -> Plan:
     return plan
 
 
-def _one(config, source, replica, store, shapes, t: TableResult, tick) -> None:
+def _one(config, source, replica, store, shapes, t: TableResult, tick, kind: str) -> None:
     try:
         if t.name not in shapes:
             return  # gone since the pass: the next pass reports it
         plan = plan_for(config, config.table(t.name), shapes[t.name], source, replica)
-        result = reconcile_table(source, replica, plan, config.sync, tick)
+        result = reconcile_table(source, replica, plan, config.sync, tick, kind=kind)
     except (SourceError, TunnelError, Stopped):
         raise
     except ApplianceError as e:
@@ -388,6 +453,9 @@ def _one(config, source, replica, store, shapes, t: TableResult, tick) -> None:
         t.error = f"reconciliation failed: {e}"
         log.warning("%s: reconciliation failed: %s", t.name, e)
         store.event("reconcile", f"reconciliation of {t.name} failed: {e}", table=t.name)
-    store.put(f"reconciled:{t.name}", asdict(result))
+    verified = (store.get(f"reconciled:{t.name}") or {}).get("verified_at")
+    if result.kind == "rows" and not result.error:
+        verified = result.at
+    store.put(f"reconciled:{t.name}", {**asdict(result), "verified_at": verified})
     if result.removed or result.refetched:
         store.event("reconcile", result.summary(), table=t.name)

@@ -16,6 +16,8 @@ link. Machine and link settings are printed with the figures.
    statements.
 3. Hard-delete reconciliation of the table with 10 and 1000 deletes over the 20 Mbit/s,
    50 ms link, against re-copying every key over it. Target: >= 5x faster with 10 deletes.
+   Both kinds: by keys (what runs every ``reconcile_every``) and by whole rows (every
+   ``verify_every``).
 
 Run: python tests/bench/bench_link.py [ROWS]   (default 1000000)
 """
@@ -44,7 +46,13 @@ from support.relay import Relay  # noqa: E402
 from support.sshd import Sshd  # noqa: E402
 from support.tomlconf import RO_PASSWORD, RO_USER, password_file, sections, write_config  # noqa: E402
 
-LINKS = ((20, 0.025), (10, 0.05))  # Mbit/s per direction, one-way delay (s)
+from appliance.sync.reconcile import KINDS  # noqa: E402
+
+LINKS = ((20, 0.025), (10, 0.05))
+WHEN = {
+    "keys": "every reconcile_every",
+    "rows": "every verify_every",
+}  # Mbit/s per direction, one-way delay (s)
 TABLES, TABLE_ROWS, CHANGES = 10, 20_000, 100
 
 
@@ -177,41 +185,50 @@ def reconcile(pg: PgCluster, sshd: Sshd, rows: int) -> None:
     tables = [{"name": "public.bench", "cursor": "updated_at"}]
     rng = random.Random(rows)
     left = list(range(1, rows + 1))
+    ten: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, Relay(sshd.port, mbit=mbit, delay=delay) as relay:
         work = Path(tmp)
         with Harness(config(pg, sshd, work, "near.toml", tables)) as h:
             h.sync()
             h.reconcile()  # hashes the replica's rows once (cached): not what is measured
-            rng.shuffle(left)
-            ids, left = left[:10], left[10:]
-            pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
-            r = h.reconcile()
-            print(f"      10 deleted, no relay (loopback): {r.seconds:6.2f}s, {r.queries} statements")
+            for kind in KINDS:
+                rng.shuffle(left)
+                ids, left = left[:10], left[10:]
+                pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
+                r = h.reconcile(kind=kind)
+                print(
+                    f"      by {kind}, 10 deleted, no relay (loopback): {r.seconds:6.2f}s, "
+                    f"{r.queries} statements"
+                )
         with Harness(config(pg, sshd, work, "far.toml", tables, relay)) as h:
             h.link.source()
-            for n in (10, 1000):
-                rng.shuffle(left)
-                ids, left = left[:n], left[n:]
-                pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
-                r = h.reconcile()
-                assert r.removed == n, r.summary()
-                print(
-                    f"    {n:>4} deleted: {r.seconds:6.2f}s, {r.queries} statements, "
-                    f"{r.transferred:,} rows transferred"
-                )
-                if n == 10:
-                    ten = r.seconds
+            for kind in ("keys", "rows"):
+                for n in (10, 1000):
+                    rng.shuffle(left)
+                    ids, left = left[:n], left[n:]
+                    pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
+                    r = h.reconcile(kind=kind)
+                    assert r.removed == n and r.kind == kind, r.summary()
+                    print(
+                        f"    by {kind} ({WHEN[kind]}), {n:>4} deleted: {r.seconds:6.2f}s, "
+                        f"{r.queries} statements, {r.transferred:,} rows transferred"
+                    )
+                    if n == 10:
+                        ten[kind] = r.seconds
             anchor, keys = key_copy(h)
             print(
-                f"    anchor: re-copy of the {keys:,} keys {anchor:.2f}s; "
-                f"ratio {anchor / ten:.2f}x with 10 deletes (target >= 5)"
+                f"    anchor: re-copy of the {keys:,} keys {anchor:.2f}s; with 10 deletes, by keys "
+                f"{anchor / ten['keys']:.2f}x (target >= 5), by rows {anchor / ten['rows']:.2f}x"
             )
         plain = config(pg, sshd, work, "plain.toml", tables, relay)
         plain.write_text(plain.read_text().replace("[ssh]\n", "[ssh]\ncompression = false\n"))
         with Harness(plain) as h:
             h.link.source()
             anchor, keys = key_copy(h)
-            print(f"    the same re-copy with ssh.compression = false: {anchor:.2f}s ({anchor / ten:.2f}x)")
+            print(
+                f"    the same re-copy with ssh.compression = false: {anchor:.2f}s "
+                f"(by keys {anchor / ten['keys']:.2f}x, by rows {anchor / ten['rows']:.2f}x)"
+            )
 
 
 def key_copy(h: Harness) -> tuple[float, int]:

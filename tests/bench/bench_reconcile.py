@@ -1,6 +1,7 @@
 """Benchmark: hard-delete reconciliation of a large table with a few rows deleted at the source.
 
-Through the real SSH tunnel, the agent's own reconciliation (checksum bisection). Prints
+Through the real SSH tunnel, the agent's own reconciliation (checksum bisection), both
+kinds: by keys (every reconcile_every) and by whole rows (every verify_every). Prints
 its time and the rows it transferred (checksums, split points, keys with their hashes),
 for several numbers of deleted rows and two table sizes: the transfer must grow with the
 differences, not with the table. The first reconciliation of a table also hashes every
@@ -63,13 +64,14 @@ def run(pg: PgCluster, sshd: Sshd, rows: int) -> None:
             print(f"  {rows:,} rows:")
             print(line("first (hashes the replica)", h.reconcile()))
             left = list(range(1, rows + 1))
-            for n in DELETES:
-                rng.shuffle(left)
-                ids, left = left[:n], left[n:]
-                pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
-                result = h.reconcile()
-                assert result.removed == n, result.summary()
-                print(line(f"{n} deleted", result))
+            for kind in ("keys", "rows"):
+                for n in DELETES:
+                    rng.shuffle(left)
+                    ids, left = left[:n], left[n:]
+                    pg.sql(f"DELETE FROM bench WHERE id IN ({', '.join(map(str, ids))})", db="sales")
+                    result = h.reconcile(kind=kind)
+                    assert result.removed == n and result.kind == kind, result.summary()
+                    print(line(f"by {kind}: {n} deleted", result))
             seconds, keys, found = key_copy(h)
             print(
                 f"    {'anchor: re-copy of the keys':<28} {seconds:6.2f}s | {keys:>7,} rows "

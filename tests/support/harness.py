@@ -8,7 +8,7 @@ from appliance.config import load
 from appliance.health.store import StateStore
 from appliance.sync.agent import Agent, run_once
 from appliance.sync.link import SourceLink
-from appliance.sync.reconcile import FACTOR, FIRST, THRESHOLD, plan_for, reconcile_table
+from appliance.sync.reconcile import FACTOR, FIRST, plan_for, reconcile_table
 from appliance.sync.replica import Replica
 
 
@@ -45,15 +45,28 @@ class Harness:
         return result
 
     def reconcile(
-        self, name: str | None = None, factor: int = FACTOR, threshold: int = THRESHOLD, first: int = FIRST
+        self,
+        name: str | None = None,
+        factor: int = FACTOR,
+        threshold: int | None = None,
+        first: int = FIRST,
+        kind: str = "rows",
     ):
-        """Reconcile one table (the first configured by default) now."""
+        """Reconcile one table (the first configured by default) now, comparing whole rows
+        (or, with ``kind="keys"``, which keys exist)."""
         table = self.config.table(name) if name else self.config.tables[0]
         source = self.link.source()
         shape = source.describe([table.name])[table.name]
         plan = plan_for(self.config, table, shape, source, self.replica)
         return reconcile_table(
-            source, self.replica, plan, self.config.sync, factor=factor, threshold=threshold, first=first
+            source,
+            self.replica,
+            plan,
+            self.config.sync,
+            factor=factor,
+            threshold=threshold,
+            first=first,
+            kind=kind,
         )
 
     def rows(self, table: str, order: str = "1", where: str = "") -> list[dict]:

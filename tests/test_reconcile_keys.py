@@ -1,0 +1,204 @@
+"""Reconciliation by keys: which keys exist, compared through key digests, real PostgreSQL
+through the real tunnel into real SQLite (the comparison of whole rows: test_reconcile)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import timedelta
+
+from support.harness import Harness
+
+from appliance.clock import iso, utcnow
+from appliance.schema.shape import Column
+from appliance.sync.extras import DELETED
+from appliance.sync.segments import ReplicaSide, SourceSide
+
+EXTREMES = [
+    -(2**63),
+    -(2**63) + 1,
+    -2147483648,
+    -2147483647,
+    -1,
+    0,
+    1,
+    48271,
+    2147483646,
+    2147483647,
+    2**63 - 1,
+]
+
+
+def table(sales, n: int, kind: str = "bigint", start: int = 1) -> None:
+    """Rows an hour apart: outside the lookback window of each other, so a row changed
+    without its cursor stays as it was in the replica until a comparison of rows."""
+    sales.sql(
+        f"CREATE TABLE orders (id {kind} PRIMARY KEY, status text, updated_at timestamptz NOT NULL)",
+        db="sales",
+    )
+    sales.sql(
+        f"INSERT INTO orders SELECT g, 'new', '2024-01-01'::timestamptz + g * interval '1 hour' "
+        f"FROM generate_series({start}, {start + n - 1}) g",
+        db="sales",
+    )
+
+
+def ids(h) -> list[int]:
+    return [r["id"] for r in h.rows("orders", "id")]
+
+
+def source_ids(sales) -> list[int]:
+    return [r[0] for r in sales.sql("SELECT id FROM orders ORDER BY id", db="sales")]
+
+
+def test_the_key_digest_is_the_same_integer_on_both_sides(sales):
+    """The digest is computed by each database's own arithmetic: a key near either end of
+    bigint, or a negative one, must give the same integer in PostgreSQL and SQLite."""
+    key = [Column("id", "bigint", "integer", False)]
+    pg_side = SourceSide(lambda sql, p, local=None: [], "t", key, [], key).compare_keys()
+    lite_side = ReplicaSide(lambda sql, p: [], "t", key, [], "_h").compare_keys()
+    values = ", ".join(f"('{k}'::bigint)" for k in EXTREMES)
+    pg = [r[0] for r in sales.sql(f"SELECT {pg_side.digest()} FROM (VALUES {values}) AS t(id)", db="sales")]
+    db = sqlite3.connect(":memory:")
+    lite = [
+        db.execute(f"SELECT {lite_side.digest()} FROM (SELECT ? AS id)", (k,)).fetchone()[0] for k in EXTREMES
+    ]
+    assert pg == lite
+    assert all(abs(d) < 2**31 for d in pg)
+
+
+def test_keys_find_hard_deletes_in_two_statements(sales, make_config):
+    table(sales, 20000)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        clean = h.reconcile(kind="keys")
+        assert (clean.kind, clean.removed, clean.refetched, clean.keys) == ("keys", 0, 0, 0)
+        assert clean.queries == 1 and clean.hashed == 0  # one statement; no row hashed here
+        gone = [1, 17, 4242, 9999, 15001, 20000]  # the first and the last key too
+        sales.sql(f"DELETE FROM orders WHERE id IN ({', '.join(map(str, gone))})", db="sales")
+        h.sync()
+        result = h.reconcile(kind="keys")
+        assert (result.removed, result.refetched) == (6, 0)
+        assert ids(h) == source_ids(sales)
+        # the differing buckets' keys, not the table; checksums then keys: two statements
+        assert result.queries == 2 and result.keys < 6 * 700
+        assert (result.source_rows, result.replica_rows) == (19994, 20000)
+        assert "reconciled (keys)" in result.summary()
+
+
+def test_keys_find_rows_missing_beyond_both_ends_and_negative_keys(sales, make_config):
+    table(sales, 3000, kind="int", start=-1500)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        # rows the cursor missed (stamped long ago), below the smallest and above the
+        # largest key the replica holds, and a delete in the negative keys
+        sales.sql(
+            "INSERT INTO orders VALUES (-2147483648, 'old', '2000-01-01'), "
+            "(2147483647, 'old', '2000-01-01'), (-1600, 'old', '2000-01-01'); "
+            "DELETE FROM orders WHERE id IN (-1400, -3)",
+            db="sales",
+        )
+        h.sync()
+        result = h.reconcile(kind="keys", threshold=50)
+        assert (result.removed, result.refetched) == (2, 3)
+        assert ids(h) == source_ids(sales)
+
+
+def test_keys_leave_rows_changed_without_their_cursor_to_the_comparison_of_rows(sales, make_config):
+    table(sales, 500)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        sales.sql(
+            "UPDATE orders SET status = 'migrated' WHERE id = 5; DELETE FROM orders WHERE id = 6", db="sales"
+        )
+        keys = h.reconcile(kind="keys")
+        assert (keys.removed, keys.refetched) == (1, 0)
+        assert h.rows("orders", where="id = 5")[0]["status"] == "new"
+        rows = h.reconcile(kind="rows")
+        assert (rows.kind, rows.removed, rows.refetched) == ("rows", 0, 1)
+        assert h.rows("orders", where="id = 5")[0]["status"] == "migrated"
+
+
+def test_a_key_that_is_not_one_integer_is_compared_by_rows(sales, make_config):
+    sales.sql(
+        "CREATE TABLE orders (id text PRIMARY KEY, status text, updated_at timestamptz NOT NULL);"
+        "INSERT INTO orders SELECT 'o' || g, 'new', now() FROM generate_series(1, 300) g",
+        db="sales",
+    )
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        sales.sql("DELETE FROM orders WHERE id = 'o7'", db="sales")
+        result = h.reconcile(kind="keys")
+        assert (result.kind, result.removed) == ("rows", 1)
+
+
+def test_keys_respect_where_and_tombstones(sales, make_config):
+    table(sales, 2000)
+    cfg = make_config(
+        [
+            {
+                "name": "public.orders",
+                "cursor": "updated_at",
+                "where": "id % 2 = 0",
+                "hard_delete_action": "tombstone",
+            }
+        ]
+    )
+    with Harness(cfg) as h:
+        h.sync()
+        assert len(ids(h)) == 1000
+        sales.sql("DELETE FROM orders WHERE id IN (10, 11, 1500)", db="sales")
+        result = h.reconcile(kind="keys")
+        assert (result.removed, result.refetched) == (2, 0)  # 11 was never here
+        assert sorted(r["id"] for r in h.rows("orders") if r[DELETED]) == [10, 1500]
+        again = h.reconcile(kind="keys")  # tombstoned rows are not compared
+        assert (again.removed, again.refetched, again.keys) == (0, 0, 0)
+
+
+def test_the_agent_compares_keys_between_comparisons_of_rows(sales, make_config):
+    table(sales, 300)
+    cfg = make_config(
+        [{"name": "public.orders", "cursor": "updated_at"}],
+        sync={"reconcile_every": "10m", "verify_every": "1d"},
+    )
+
+    def age(field: str, by: timedelta) -> None:
+        record = h.store.get("reconciled:public.orders")
+        record[field] = iso(utcnow() - by)
+        h.store.put("reconciled:public.orders", record)
+
+    with Harness(cfg) as h:
+        assert h.agent_pass().ok  # the initial copy counts as both
+        sales.sql(
+            "UPDATE orders SET status = 'migrated' WHERE id = 5; DELETE FROM orders WHERE id = 6", db="sales"
+        )
+        age("at", timedelta(minutes=11))
+        assert h.agent_pass().ok
+        record = h.store.get("reconciled:public.orders")
+        assert (record["kind"], record["removed"], record["refetched"]) == ("keys", 1, 0)
+        verified = record["verified_at"]
+        assert verified  # carried over from the initial copy
+        age("at", timedelta(minutes=11))
+        age("verified_at", timedelta(days=1, minutes=1))
+        assert h.agent_pass().ok
+        record = h.store.get("reconciled:public.orders")
+        assert (record["kind"], record["removed"], record["refetched"]) == ("rows", 0, 1)
+        assert record["verified_at"] == record["at"]
+        assert h.rows("orders", where="id = 5")[0]["status"] == "migrated"
+
+
+def test_keys_cut_once_more_when_differences_are_everywhere(sales, make_config):
+    table(sales, 120_000)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        # a delete in nearly every first-level range: settling them all would download
+        # every key (120,000); one more level downloads the differing small ranges only
+        sales.sql("DELETE FROM orders WHERE id % 450 = 7", db="sales")
+        result = h.reconcile(kind="keys")
+        assert result.removed == 120_000 // 450 + 1 and result.refetched == 0
+        assert ids(h) == source_ids(sales)
+        assert result.queries <= 4 and result.keys < 30_000  # 267 ranges cut: two statements of 256
