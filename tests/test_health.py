@@ -219,3 +219,16 @@ def test_health_a_source_clock_more_than_a_minute_off_is_reported_not_judged(set
     assert "2h ahead of the source's" in ahead["source"]["clock_note"]
     text = CliRunner().invoke(main, ["--config", str(path), "status"]).output
     assert "  clock: This appliance's clock is 2h ahead of the source's" in text
+
+
+def test_health_says_one_table_in_the_singular(tmp_path):
+    cfg = parse(
+        {
+            "appliance": {"state_dir": str(tmp_path)},
+            "source": {"host": "db", "database": "d", "user": "u"},
+            "tables": [{"name": "public.orders"}],
+        }
+    )
+    with StateStore(cfg.state_dir) as store:
+        synced(store, {"public.orders": 5})
+        assert health.update(cfg, store)["reason"] == "The table is up to date."

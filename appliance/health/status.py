@@ -180,7 +180,10 @@ def build(
         for e in entries:  # no table syncs while its source is down: the cards say so too
             e["state"] = worst([e["state"], state])
     if state == "ok":
-        reason = f"All {len(entries)} tables are up to date."
+        # "The table is up to date." for one: "All 1 tables" reads like a bug on the OLED
+        reason = (
+            "The table is up to date." if len(entries) == 1 else f"All {len(entries)} tables are up to date."
+        )
     stored = store.get("health", {})
     if stored.get("state") == state:
         since = stored.get("since")
