@@ -11,6 +11,8 @@ link. Machine and link settings are printed with the figures.
    shown twice: the process from start to exit (imports, tunnel, login included) and the
    pass as its summary line times it (without opening the link; the pipe's ssh -L is also
    up before its clock starts). Targets: >= 3x the ssh -L pipe, >= 1.0x the ssh -C -L one.
+   The CPU seconds of every party (client side, PostgreSQL, sshd, the relay) show whether
+   a run was bound by the link or by the machine's cores, which here they all share.
 2. Incremental passes over 10 tables at 50 ms round trips: idle, and with 100 changed
    rows. Time and statements. Targets: idle < 1.0 s, 100 changes < 1.5 s, idle <= 12
    statements.
@@ -37,7 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sync import SQLITE_COLUMNS, fill  # noqa: E402
+from bench_sync import SQLITE_COLUMNS, CpuMeter, fill  # noqa: E402
 from support.harness import Harness  # noqa: E402
 from support.machine import machine  # noqa: E402
 from support.pg import PgCluster  # noqa: E402
@@ -48,11 +50,9 @@ from support.tomlconf import RO_PASSWORD, RO_USER, password_file, sections, writ
 
 from appliance.sync.reconcile import KINDS  # noqa: E402
 
-LINKS = ((20, 0.025), (10, 0.05))
-WHEN = {
-    "keys": "every reconcile_every",
-    "rows": "every verify_every",
-}  # Mbit/s per direction, one-way delay (s)
+CORES = os.cpu_count() or 1
+LINKS = ((20, 0.025), (10, 0.05))  # Mbit/s per direction, one-way delay (s)
+WHEN = {"keys": "every reconcile_every", "rows": "every verify_every"}
 TABLES, TABLE_ROWS, CHANGES = 10, 20_000, 100
 
 
@@ -103,15 +103,19 @@ def ours(pg: PgCluster, sshd: Sshd, relay: Relay, work: Path) -> tuple[float, fl
 def copy(pg: PgCluster, sshd: Sshd, rows: int) -> None:
     print(f"  1. initial copy of {rows:,} rows (bench_sync's table):")
     for mbit, delay in LINKS:
-        figures = {}
+        figures, cpus = {}, {}
         for label in ("ssh -L", "ssh -C -L", "appliance"):
             with tempfile.TemporaryDirectory() as tmp, Relay(sshd.port, mbit=mbit, delay=delay) as relay:
                 work = Path(tmp)
+                meter, mine = CpuMeter(pg, sshd).start(), resource.getrusage(resource.RUSAGE_SELF)
                 if label == "appliance":
                     process, seconds, summary = ours(pg, sshd, relay, work)
                 else:
                     seconds = pipe(pg, sshd, relay, work, compress=label == "ssh -C -L")
                 figures[label] = (seconds, relay.bytes_down / rows)
+                cpus[label] = meter.stop()
+                after = resource.getrusage(resource.RUSAGE_SELF)  # the relay runs in this process
+                cpus[label]["relay"] = after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime
         plain, compressed, (app, _) = (
             figures["ssh -L"][0],
             figures["ssh -C -L"][0],
@@ -119,9 +123,12 @@ def copy(pg: PgCluster, sshd: Sshd, rows: int) -> None:
         )
         print(f"    {link_text(mbit, delay)}:")
         for label, (seconds, per_row) in figures.items():
+            cpu = cpus[label]
             print(
                 f"      {label:<10} {seconds:7.2f}s {rows / seconds:>9,.0f} rows/s "
-                f"{per_row:6.1f} bytes/row down"
+                f"{per_row:6.1f} bytes/row down; CPU-s: client {cpu['client']:.1f}, postgres "
+                f"{cpu['postgres']:.1f}, sshd {cpu['sshd']:.1f}, relay {cpu['relay']:.1f}, total "
+                f"{sum(cpu.values()):.1f} ({sum(cpu.values()) / CORES:.1f} s on {CORES} cores)"
             )
         print(
             f"      appliance process (start to exit, tunnel and login included) {process:.2f}s; "
