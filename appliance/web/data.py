@@ -13,6 +13,7 @@ all; ``mask_columns`` hold only their keyed hashes there, and that is what is se
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
@@ -20,8 +21,9 @@ from flask import Blueprint, Response, request, url_for
 from ..config import TableSettings
 from . import data_query as dq
 from .data_access import refusal
+from .data_export import eligible, export_csv
 from .data_fast import TABLE_TIME_LIMIT, json_page, with_query
-from .data_rows import BATCH, csv_stream, dumps, json_rows
+from .data_rows import BATCH, csv_header, csv_stream, dumps, json_rows
 from .replica_read import (
     QueryRefused,
     QueryTimeout,
@@ -160,8 +162,9 @@ def _next_url(q: dq.Query, table: str, fmt: str, last: tuple) -> str:
 
 def _csv(ro: ReadOnly, q: dq.Query, table: str) -> Response:
     names = [c.name for c in q.table.columns]
-    width = len(names)  # a rowid fetched for paging is not data
     blobs = [i for i, c in enumerate(q.table.columns) if c.type.upper() in ("BLOB", "")]
+    if eligible(q):  # the whole table in key order: in worker processes when large
+        return Response(_closing(csv_header(names), export_csv(ro, q, blobs), ro.close), mimetype="text/csv")
     limit = q.size + 1 if q.size else None
     sql, params = dq.select(q, limit)
     cursor = ro.execute(sql, params)
@@ -171,15 +174,20 @@ def _csv(ro: ReadOnly, q: dq.Query, table: str) -> Response:
         # One page: the next one is named in a Link header (a CSV has no room for it).
         if len(first) > q.size:
             headers["Link"] = f'<{_next_url(q, table, "csv", first[q.size - 1])}>; rel="next"'
-        body = csv_stream(names, [r[:width] for r in first[: q.size]], list, ro.close, blobs)
+        body = csv_stream(names, first[: q.size], list, ro.close, blobs)
     else:
-
-        def more() -> list[tuple]:
-            batch = ro.fetch(cursor, BATCH)
-            return batch if width == len(batch[0] if batch else ()) else [r[:width] for r in batch]
-
-        body = csv_stream(names, [r[:width] for r in first], more, ro.close, blobs)
+        body = csv_stream(names, first, lambda: ro.fetch(cursor, BATCH), ro.close, blobs)
     return Response(body, mimetype="text/csv", headers=headers)
+
+
+def _closing(head: bytes, rows: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
+    """Yield ``head`` and ``rows``; close the connection at the end or when the client goes."""
+    try:
+        yield head
+        yield from rows
+    finally:
+        rows.close()  # type: ignore[attr-defined]  # a generator: stops its workers
+        close()
 
 
 @bp.get("/sql", defaults={"fmt": "json"})

@@ -29,6 +29,7 @@ BOOKKEEPING = "_appliance_"  # the agent's own tables (replica.py); never served
 HIDDEN_COLUMNS = {"_appliance_hash"}  # reconciliation's cache of each row's hash
 # PRAGMAs that only read the schema; every other PRAGMA (writing or not) is refused.
 READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "index_xinfo", "foreign_key_list"}
+_VERSIONS = {"schema_version", "data_version"}  # read to know when cached pages are stale
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 _REFUSED_FUNCTIONS = {"load_extension"}
 PROGRESS_STEPS = 1000  # SQLite VM steps between two looks at the clock
@@ -121,8 +122,8 @@ class ReadOnly:
             return sqlite3.SQLITE_OK
         if action == sqlite3.SQLITE_PRAGMA and str(arg1).lower() in READ_PRAGMAS:
             return sqlite3.SQLITE_OK
-        if action == sqlite3.SQLITE_PRAGMA and str(arg1).lower() == "schema_version" and arg2 is None:
-            return sqlite3.SQLITE_OK  # reading it; setting it (arg2) would corrupt the file
+        if action == sqlite3.SQLITE_PRAGMA and str(arg1).lower() in _VERSIONS and arg2 is None:
+            return sqlite3.SQLITE_OK  # reading it; setting schema_version would corrupt the file
         return self._deny("only reading is allowed (SELECT); this statement would do more")
 
     def _deny(self, why: str) -> int:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 
-def wrk(url: str, seconds: int, connections: int) -> dict:
-    """Return p50 and p99 in ms, requests/s, failed responses and socket errors of one run."""
+def wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict:
+    """Return p50 and p99 in ms, requests/s, failed responses and socket errors of one run
+    (``script``: a wrk Lua script, e.g. one that varies each request)."""
+    lua = ["-s", str(script)] if script else []
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *lua, url],
         capture_output=True,
         text=True,
         check=True,
