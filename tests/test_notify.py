@@ -450,7 +450,7 @@ def test_notify_email_with_a_line_break_in_the_reason_is_delivered(tmp_path, smt
     assert email.message_from_bytes(mail.content)["Subject"].endswith('column "a b" was dropped.')
 
 
-HOSTILE_TABLE = "public.\nBcc: attacker@evil.example\r\n<!channel> <https://evil.example|click>"
+HOSTILE_TABLE = "public.\nBcc: attacker@evil.example\r\n<!channel> @channel <https://evil.example|click>"
 
 
 def _hostile_status() -> dict:
@@ -487,6 +487,7 @@ def test_notify_hostile_text_is_escaped_for_slack_style_receivers(tmp_path, rece
     assert try_due(notify.Sender(cfg, clock=Clock()), cfg)[0] == 1
     [body] = receiver.bodies
     assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
+    assert "@channel" not in body["text"] and "@\u200bchannel" in body["text"]  # Mattermost
     assert "<https://evil.example|click>" not in body["text"] and "&amp; more" in body["text"]
     assert "\n" not in body["text"] and "\x00" not in body["text"] and "\x1b" not in body["text"]
     assert "\n" not in body["tables"][0]["name"] and "\n" not in body["reason"]

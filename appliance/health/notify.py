@@ -56,8 +56,10 @@ def one_line(text: object, limit: int = TEXT_LIMIT) -> str:
 
 
 def slack_escape(text: str) -> str:
-    """Escape what Slack-style receivers read as markup (``<!channel>``, ``<url|link>``)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Escape what Slack-style receivers read as markup (``<!channel>``, ``<url|link>``),
+    and Mattermost's plain mentions (``@channel``, ``@here``, ``@someone``): a zero-width
+    space after each ``@`` shows the same text and pings nobody."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b")
 
 
 def headline(appliance: str, state: str, previous: str | None, reason: str) -> str:
