@@ -112,3 +112,21 @@ def test_source_clock_is_read_in_the_same_statement_as_the_replay_lag(sales):
         assert src.statements == before + 1
     assert lag is None  # a primary, not a standby
     assert offset is not None and abs(offset) < 5  # the same machine's clock, read over loopback
+
+
+def test_source_sample_leaves_out_values_too_large_to_hold_many_of(sales):
+    from appliance.config import parse
+    from appliance.schema.shape import Column
+    from appliance.sync.source import SAMPLE_VALUE_BYTES
+
+    sales.sql(
+        "CREATE TABLE docs (id int PRIMARY KEY, doc jsonb);"
+        "INSERT INTO docs VALUES (1, '{\"a\": 1}'), (3, '{\"c\": 3}');"
+        f"INSERT INTO docs SELECT 2, jsonb_build_object('huge', repeat('x', {SAMPLE_VALUE_BYTES}))",
+        db="sales",
+    )
+    source = {"host": "db", "database": "d", "user": "u"}
+    table = parse({"source": source, "tables": [{"name": "public.docs"}]}).tables[0]
+    with ro_source(sales) as src:
+        sample = src.sample(table, Column("doc", "jsonb", "json"))
+    assert sorted(sample) == ['{"a": 1}', '{"c": 3}']

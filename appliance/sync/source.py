@@ -63,6 +63,7 @@ psycopg2.extensions.encodings["SQL_ASCII"] = psycopg2.extensions.encodings["SQLA
 READ_ONLY = "SET TRANSACTION READ ONLY; "  # before every statement: see Source._send
 _SETTING = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _STREAM = "appliance_rows"  # the server-side cursor of Source.stream
+SAMPLE_VALUE_BYTES = 256 * 1024  # a sampled value (JSON keys for the contract) larger than this is left out
 
 
 @dataclass
@@ -508,11 +509,15 @@ class Source:
         return int(self._run(f"SELECT count(*) FROM {ident}{where}")[0][0])
 
     def sample(self, table: TableSettings, column: Column, limit: int = 500) -> list:
-        """Return up to ``limit`` non-NULL values of a column, in replica form."""
+        """Return up to ``limit`` non-NULL values of a column, in replica form, each of at
+        most SAMPLE_VALUE_BYTES: a column whose values run to megabytes would otherwise
+        bring hundreds of them into memory at once (the sync's pages are bounded by bytes;
+        a sample must be too). Larger values are left out of the sample, not cut."""
         expr = pg_select_expr(column) if self.is_postgres else quote_ident(column.name)
+        size = f"octet_length({expr})" if self.is_postgres else f"length(CAST({expr} AS BLOB))"
         rows = self._run(
-            f"SELECT {expr} FROM {self._ident(table)} "
-            f"WHERE {quote_ident(column.name)} IS NOT NULL LIMIT {int(limit)}"
+            f"SELECT {expr} FROM {self._ident(table)} WHERE {quote_ident(column.name)} IS NOT NULL "
+            f"AND {size} <= {SAMPLE_VALUE_BYTES} LIMIT {int(limit)}"
         )
         return [_generic_value(r[0], column) for r in rows]
 
