@@ -66,7 +66,7 @@ def test_the_key_digest_is_the_same_integer_on_both_sides(sales):
     assert all(abs(d) < 2**31 for d in pg)
 
 
-def test_keys_find_hard_deletes_in_two_statements(sales, make_config):
+def test_keys_find_hard_deletes_in_one_statement_and_crowded_ones_in_two(sales, make_config):
     table(sales, 20000)
     cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
     with Harness(cfg) as h:
@@ -74,16 +74,47 @@ def test_keys_find_hard_deletes_in_two_statements(sales, make_config):
         clean = h.reconcile(kind="keys")
         assert (clean.kind, clean.removed, clean.refetched, clean.keys) == ("keys", 0, 0, 0)
         assert clean.queries == 1 and clean.hashed == 0  # one statement; no row hashed here
-        gone = [1, 17, 4242, 9999, 15001, 20000]  # the first and the last key too
+        # 39 ranges of 513 keys: one delete in each of these ranges (the last key too)
+        gone = [17, 4242, 9999, 15001, 20000]
         sales.sql(f"DELETE FROM orders WHERE id IN ({', '.join(map(str, gone))})", db="sales")
         h.sync()
-        result = h.reconcile(kind="keys")
-        assert (result.removed, result.refetched) == (6, 0)
+        alone = h.reconcile(kind="keys")
+        assert (alone.removed, alone.refetched) == (5, 0)
         assert ids(h) == source_ids(sales)
-        # the differing buckets' keys, not the table; checksums then keys: two statements
-        assert result.queries == 2 and result.keys < 6 * 700
-        assert (result.source_rows, result.replica_rows) == (19994, 20000)
-        assert "reconciled (keys)" in result.summary()
+        # each range's counts and key offsets named its one missing key, and its digest
+        # confirmed it: nothing but the ranges' figures crossed the wire
+        assert alone.queries == 1 and alone.keys == 0 and alone.transferred <= 41
+        assert (alone.source_rows, alone.replica_rows) == (19995, 20000)
+        assert "reconciled (keys)" in alone.summary()
+        sales.sql("DELETE FROM orders WHERE id IN (1, 2, 9000)", db="sales")  # two in one range
+        crowded = h.reconcile(kind="keys")
+        assert (crowded.removed, crowded.refetched) == (3, 0)
+        assert ids(h) == source_ids(sales)
+        assert crowded.queries == 2 and 0 < crowded.keys <= 513  # that range's keys, as runs
+
+
+def test_keys_take_no_key_on_figures_that_only_look_like_one_missing(sales, make_config):
+    """Two rows gone and one new that the cursor did not see, in one range: the replica
+    holds one row more, and the offsets name 100 + 250 - 150 = 200, a key both sides hold.
+    A digest linear in the key would confirm it (48271 * 200 = 48271 * (100 + 250 - 150),
+    with no wrap below 2^31) and delete a live row; the squared digest does not, so the
+    range's keys are compared one by one."""
+    table(sales, 20000)
+    cfg = make_config([{"name": "public.orders", "cursor": "updated_at"}])
+    with Harness(cfg) as h:
+        h.sync()
+        sales.sql("DELETE FROM orders WHERE id = 150", db="sales")
+        assert h.reconcile(kind="keys").removed == 1
+        sales.sql(
+            "DELETE FROM orders WHERE id IN (100, 250);"
+            "INSERT INTO orders VALUES (150, 'late', '2000-01-01')",  # stamped long ago: unseen
+            db="sales",
+        )
+        h.sync()
+        result = h.reconcile(kind="keys")
+        assert (result.removed, result.refetched) == (2, 1)
+        assert ids(h) == source_ids(sales) and 200 in ids(h)
+        assert result.queries == 2
 
 
 def test_keys_find_rows_missing_beyond_both_ends_and_negative_keys(sales, make_config):

@@ -41,7 +41,7 @@ from ..errors import ApplianceError, SourceError, TunnelError
 from ..health.store import StateStore
 from . import checksum, extras, rowhash
 from .masking import mask_key, masker
-from .segments import Cut, Key, KeyRange, ReplicaSide, Side, SourceSide, integer_cut
+from .segments import Cut, Key, KeyRange, ReplicaSide, Side, SourceSide, integer_cut, missing_key
 from .source import Source, _generic_value
 from .table import Plan, TableResult, TableSync, make_plan
 from .typemap import quote_ident
@@ -261,19 +261,39 @@ class Reconciler:
         return cut.slices(-(-n // STATEMENT_ROWS))
 
     def _differing(self, cuts: list[Cut], top: bool) -> list[Node]:
-        nodes = []
+        """Return the ranges whose counts or checksums differ. By keys, a range the replica
+        holds exactly one key more of, named by the offsets and confirmed by the digests
+        (``missing_key``), is settled at once: no statement for its keys."""
+        nodes, gone = [], set()
         ask = Side.range_checksums if self.keys else Side.checksums
         for batch in _statements(cuts):
             src, rep = self._both(lambda side, b=batch: ask(side, b))
             for cut, s, r in zip(batch, src, rep, strict=True):
                 if top:
-                    self.result.source_rows += sum(n for n, _ in s.values())
-                    self.result.replica_rows += sum(n for n, _ in r.values())
+                    self.result.source_rows += sum(v[0] for v in s.values())
+                    self.result.replica_rows += sum(v[0] for v in r.values())
                 for i, child in enumerate(cut.children()):
-                    a, b = s.get(i, (0, 0)), r.get(i, (0, 0))
-                    if a != b:
+                    a, b = s.get(i, (0, 0, 0)), r.get(i, (0, 0, 0))
+                    if a[:2] == b[:2]:
+                        continue
+                    key = self._missing(cut, child, a, b) if self.keys else None
+                    if key is not None:
+                        gone.add((key,))
+                    else:
                         nodes.append(Node(child, a[0], b[0]))
+        if gone:
+            self._apply(gone, [])
         return nodes
+
+    def _missing(self, cut: Cut, child: KeyRange, source: tuple, replica: tuple) -> int | None:
+        """Return the one key gone at the source from a bucket of an integer cut, if the
+        figures name one and the replica holds it, else None (see ``missing_key``)."""
+        if not cut.step or child.lo is None or child.hi is None:
+            return None
+        key = missing_key(child.lo[0], child.hi[0], source, replica)
+        if key is None or not self.rep.hashes([KeyRange((key,), (key + 1,))]):
+            return None
+        return key
 
     def _cuts(self, nodes: list[Node], threshold: int) -> tuple[list[Cut], list[KeyRange]]:
         """Return the cuts of the nodes (in parts of about ``threshold`` rows), and the
