@@ -23,7 +23,7 @@ from . import data_query as dq
 from .data_access import refusal
 from .data_export import eligible, export_csv
 from .data_fast import TABLE_TIME_LIMIT, json_page, with_query
-from .data_rows import BATCH, csv_header, csv_stream, dumps, json_rows
+from .data_rows import BATCH, csv_header, csv_stream, dumps, json_objects
 from .replica_read import (
     QueryRefused,
     QueryTimeout,
@@ -213,14 +213,11 @@ def sql(fmt: str) -> Response:
         return _error(f"the query failed: {e}", 400)
     if fmt == "json":
         ro.close()
-        return _json(
-            {
-                "columns": names,
-                "rows": json_rows(names, first[:cap]),
-                "truncated": len(first) > cap,
-                "next": None,
-            }
-        )
+        # What _json writes for {"columns", "rows" (objects), "truncated", "next": None}.
+        rows = json_objects(names, first[:cap])
+        truncated = "true" if len(first) > cap else "false"
+        body = f'{{"columns": {dumps(names)}, "rows": {rows}, "truncated": {truncated}, "next": null}}\n'
+        return Response(body, mimetype="application/json")
     return Response(
         csv_stream(names, first[:cap], _capped(ro, cursor, cap, len(first)), ro.close), mimetype="text/csv"
     )

@@ -12,7 +12,9 @@ status code, timestamp, JSON, real, nullable text).
   no facets: our page computes neither). Twice: "repeated", the same URL over and over
   (a dashboard's poll: our answer comes from the thread's rendered pages, data_cache),
   and "uncached", each request with its own random ``id__gt=`` (a wrk Lua script), so
-  every page is read from SQLite and rendered.
+  every page is read from SQLite and rendered. Beside wrk's figures, each server's own
+  CPU time per request (user and system, from /proc) and its threads' context switches per
+  request: the CPU per page does not depend on how much of the 2 cores wrk and others take.
 - CSV export of the whole 1M-row table (``curl`` reading to /dev/null): rows/s against
   ``sqlite3 -csv FILE 'SELECT * FROM orders' > /dev/null``, and the serving process's peak
   memory (VmHWM) for the 100k-, 1M- and 2M-row exports, each in a fresh process, and the
@@ -164,12 +166,33 @@ def datasette_bin() -> Path:
     return exe
 
 
-def wrk(url: str, seconds: int, script: Path | None = None) -> dict:
-    """Return wrk's figures for ``url`` at CONNECTIONS connections (support/wrk.py)."""
+def wrk(url: str, seconds: int, script: Path | None = None, pid: int | None = None) -> dict:
+    """Return wrk's figures for ``url`` at CONNECTIONS connections (support/wrk.py), and with
+    ``pid`` that server's CPU ms and context switches per request during the run."""
+    before = cpu_and_switches(pid) if pid else None
     result = run_wrk(url, seconds, CONNECTIONS, script)
     if result["bad"]:
         raise RuntimeError(f"{url}: {result['bad']} failed responses")
+    if before:
+        (user, system, switches), requests = cpu_and_switches(pid), result["rps"] * seconds
+        result["cpu"] = (user + system - before[0] - before[1]) * 1000 / requests
+        result["sys"] = (system - before[1]) * 1000 / requests
+        result["switches"] = (switches - before[2]) / requests
     return result
+
+
+def cpu_and_switches(pid: int) -> tuple[float, float, int]:
+    """Return a process's user and system CPU seconds and its threads' context switches."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            text = (task / "status").read_text()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        switches += sum(int(n) for n in re.findall(r"ctxt_switches:\s+(\d+)", text))
+    return int(fields[11]) / tick, int(fields[12]) / tick, switches
 
 
 def vm_hwm(pid: int) -> float:
@@ -248,18 +271,28 @@ def main(seconds: int) -> None:
             for url in urls.values():
                 wait_http(url)
                 wrk(url, 1)  # warm up
+            pids = {"appliance": ours.pid, "datasette": theirs.pid}
             for kind, script in (("repeated", None), ("uncached", lua)):
                 runs: dict[str, list[dict]] = {k: [] for k in urls}
                 for _ in range(3):
                     for name, url in urls.items():
-                        runs[name].append(wrk(url, seconds, script))
+                        runs[name].append(wrk(url, seconds, script, pids[name]))
                 med = {
-                    k: {m: statistics.median(r[m] for r in v) for m in ("p50", "p99", "rps")}
+                    k: {
+                        m: statistics.median(r[m] for r in v)
+                        for m in ("p50", "p99", "rps", "cpu", "sys", "switches")
+                    }
                     for k, v in runs.items()
                 }
                 for name, m in med.items():
-                    figures = f"p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['rps']:.0f} req/s"
+                    figures = (
+                        f"p50 {m['p50']:.1f} ms, p99 {m['p99']:.1f} ms, {m['rps']:.0f} req/s; "
+                        f"server CPU {m['cpu']:.2f} ms/request ({m['sys']:.2f} system), "
+                        f"{m['switches']:.0f} context switches/request"
+                    )
                     print(f"  {name:10} {kind} /orders.json?_size=100: {figures}")
+                    spread = ", ".join(f"{r['cpu']:.2f}" for r in runs[name])
+                    print(f"  {'':10} its 3 runs' CPU ms/request: {spread}")
                 ratio = med["appliance"]["rps"] / med["datasette"]["rps"]
                 p99 = med["appliance"]["p99"]
                 print(
