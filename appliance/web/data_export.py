@@ -37,7 +37,9 @@ from .replica_read import ReadOnly
 
 CHUNK = 8192  # rows per chunk: about 1 MiB of CSV for a row of 8 columns (the pipe's size)
 MIN_CHUNKS = 6  # smaller exports are not worth starting processes (about 50 ms each)
-WORKERS = max(2, min(os.cpu_count() or 2, 4))
+# One core is left to the sync agent where there are more than two (3 on a 4-core Pi):
+# an export must not slow the replica it serves.
+WORKERS = max(2, min((os.cpu_count() or 2) - 1, 4))
 BATCH = 2000  # rows a worker fetches and writes at a time
 PIPE = 1 << 20  # bytes; Linux allows this much without privileges (pipe-max-size)
 _FRAME = struct.Struct("<I")
