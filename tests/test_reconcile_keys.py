@@ -85,7 +85,8 @@ def test_keys_find_hard_deletes_in_one_statement_and_crowded_ones_in_two(sales, 
         # confirmed it: nothing but the ranges' figures crossed the wire
         assert alone.queries == 1 and alone.keys == 0 and alone.transferred <= 41
         assert (alone.source_rows, alone.replica_rows) == (19995, 20000)
-        assert "reconciled (keys)" in alone.summary()
+        assert "reconciled by keys, 19995 source rows" in alone.summary()
+        assert "; 1 statement, " in alone.summary()
         sales.sql("DELETE FROM orders WHERE id IN (1, 2, 9000)", db="sales")  # two in one range
         crowded = h.reconcile(kind="keys")
         assert (crowded.removed, crowded.refetched) == (3, 0)

@@ -86,9 +86,10 @@ class ReconcileResult:
             if self.removed or self.refetched
             else "no difference"
         )
+        statements = f"{self.queries} statement" + ("" if self.queries == 1 else "s")
         return (
-            f"{self.name}: reconciled ({self.kind}) {self.source_rows} source rows with "
-            f"{self.replica_rows} replica rows: {found}; {self.queries} queries, "
+            f"{self.name}: reconciled by {self.kind}, {self.source_rows} source rows with "
+            f"{self.replica_rows} replica rows: {found}; {statements}, "
             f"{self.transferred} rows transferred ({self.keys} keys), "
             f"{self.hashed} rows hashed here, {self.seconds:.2f}s"
         )
