@@ -13,6 +13,30 @@ from pathlib import Path
 
 from .errors import SecretError
 
+# What a child process of ours may inherit: what it needs to find Python and its packages,
+# and how to allocate. The rest of a service's environment can hold the source password
+# (source.password_env), the page's token (web.api_token_env), an SSH agent's socket or a
+# webhook token; a child that needs a secret gets it on stdin.
+CHILD_ENVIRONMENT = frozenset(
+    {
+        "PATH",
+        "PYTHONPATH",
+        "VIRTUAL_ENV",
+        "LANG",
+        "LANGUAGE",
+        "LC_ALL",
+        "LC_CTYPE",
+        "TZ",
+        "TMPDIR",
+        "MALLOC_ARENA_MAX",
+    }
+)
+
+
+def child_environment() -> dict[str, str]:
+    """Return this process's environment as a child of it may see it (CHILD_ENVIRONMENT)."""
+    return {k: v for k, v in os.environ.items() if k in CHILD_ENVIRONMENT}
+
 
 def check_private_file(path: str, key: str) -> None:
     """Raise SecretError unless ``path`` exists, is readable and not readable by others."""

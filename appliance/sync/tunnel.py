@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING
 from .. import errors
 from ..config import SSHSettings
 from ..errors import HostKeyError, SecretError, TunnelError
+from ..secrets import child_environment
 
 if TYPE_CHECKING:
     import paramiko  # imported where SSH is spoken: the agent's own process never needs it
@@ -450,14 +451,6 @@ class Silence:
             pass
 
 
-# What the tunnel child may inherit: it needs to find Python and its packages, nothing more.
-# The rest of the agent's environment can hold the source password (source.password_env),
-# an SSH agent's socket or a webhook token; the child gets its one secret on stdin.
-CHILD_ENVIRONMENT = frozenset(
-    {"PATH", "PYTHONPATH", "VIRTUAL_ENV", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR"}
-)
-
-
 class Tunnel:
     """A tunnel to ``remote`` through the bastion, owned by a child process."""
 
@@ -489,7 +482,7 @@ class Tunnel:
 
     def open(self) -> Tunnel:
         """Start the child and wait until it forwards, or raise its error."""
-        env = {k: v for k, v in os.environ.items() if k in CHILD_ENVIRONMENT}
+        env = child_environment()  # not the agent's secrets: it gets its one secret on stdin
         proc = self._proc = subprocess.Popen(
             [sys.executable, "-m", "appliance.sync.tunnel"],
             stdin=subprocess.PIPE,

@@ -31,6 +31,7 @@ from dataclasses import replace
 from itertools import chain, islice
 from pathlib import Path
 
+from ..secrets import child_environment
 from . import data_query as dq
 from .data_rows import csv_batch
 from .replica_read import ReadOnly
@@ -95,6 +96,7 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
+            env=child_environment(),  # not the page's token (web.api_token_env)
         )
         try:
             import fcntl

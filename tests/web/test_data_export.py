@@ -50,6 +50,7 @@ def _children_cpu() -> float:
 def test_data_export_closed_early_stops_its_workers(cfg_path, monkeypatch):
     monkeypatch.setattr(data_export, "MIN_CHUNKS", 2)
     monkeypatch.setattr(data_export, "CHUNK", 5)
+    monkeypatch.setenv("APPLIANCE_API_TOKEN", "not-for-the-workers")  # web.api_token_env, say
     path = replica_file(dataset.config(cfg_path).replica_url)
     with ReadOnly(path) as ro:
         q = dq.parse(dq.table_info(ro, "orders"), {}, {}, None)
@@ -59,6 +60,9 @@ def test_data_export_closed_early_stops_its_workers(cfg_path, monkeypatch):
             next(stream)  # the first chunk: the workers are running
             workers = set(_children()) - others
             assert len(workers) == data_export.WORKERS
+            for pid in workers:  # they inherit what finds Python, not the page's secrets
+                environ = Path(f"/proc/{pid}/environ").read_bytes()
+                assert b"PATH=" in environ and b"not-for-the-workers" not in environ
         finally:
             stream.close()  # what waitress does when the client goes away
         wait_until(lambda: not (set(_children()) & workers), what="the workers to end")
