@@ -1,10 +1,12 @@
 """The status page's token, made by the flasher when the config names none (issue 14).
 
-Actions on the page (acknowledge, accept drift, maintenance) need a token by default. When the
-config names neither ``[web] api_token_file`` nor ``api_token_env``, does not set
-``actions_open = true`` and no ``--api-token-file`` is given, the card gets a new one: 32
-random bytes as hex, carried to ``/etc/appliance/api.token``, where the page looks beside its
-config when the config names none.
+Actions on the page (acknowledge, accept drift, maintenance) and the data API need a token
+by default. When the config names neither ``[web] api_token_file`` nor ``api_token_env``
+and no ``--api-token-file`` is given, the card gets a new one: 32 random bytes as hex,
+carried to ``/etc/appliance/api.token``, where the page looks beside its config when the
+config names none. ``actions_open = true`` does not make it needless: accepting a breaking
+change always asks for the token, and so does the data API unless ``data_api_open``
+(install-on-pi makes one in the same case).
 
 The person who flashed the card needs it too, so a copy stays on this machine beside the
 config it belongs to, as ``<config name>.token`` (``appliance.toml`` -> ``appliance.token``),
@@ -59,9 +61,9 @@ def copy_path(config_file: str) -> str:
 
 
 def wanted(web: dict[str, Any], given: bool) -> bool:
-    """Return True when the card needs a generated token: no token named, given or opted out of."""
+    """Return True when the card needs a generated token: none named or given."""
     named = web.get("api_token_file") or web.get("api_token_env")
-    return not (given or named or web.get("actions_open") is True)
+    return not (given or named)
 
 
 def plan(config_file: str, web: dict[str, Any], given: bool) -> TokenPlan | None:
@@ -74,9 +76,9 @@ def plan(config_file: str, web: dict[str, Any], given: bool) -> TokenPlan | None
     folder = os.path.dirname(os.path.abspath(path))
     if not os.access(folder, os.W_OK):
         raise OptionError(
-            f"the card needs a token for the page's actions, and its copy would go to {path}, "
-            f"but {folder} is not writable: make it writable, or give --api-token-file FILE, "
-            "or set [web] actions_open = true in the config for a trusted LAN"
+            f"the card needs a token for the page's actions and data API, and its copy would go "
+            f"to {path}, but {folder} is not writable: make it writable, or give "
+            "--api-token-file FILE"
         )
     return TokenPlan(path, (secrets.token_hex(TOKEN_BYTES) + "\n").encode("ascii"), reused=False)
 
