@@ -114,7 +114,6 @@ class Side:
         and a settled range's keys come without hashes. Finds hard deletes (and rows
         missing here), not rows changed without their cursor."""
         self.keys_only = True
-        self.row_hash = "0"
         self.sums = [f"sum({self.digest()})"]
         return self
 
@@ -269,7 +268,8 @@ class Side:
         out: list[dict] = [{} for _ in cuts]
         for c, j, n, digests, offsets in self._bucket_rows(cuts):
             if n:
-                out[c][j] = (int(n), self.combine([digests]), None if offsets is None else int(offsets))
+                # digests are summed exactly on both sides (each under 2^31): no combining
+                out[c][j] = (int(n), int(digests or 0), None if offsets is None else int(offsets))
         return out
 
     def _bucket_rows(self, cuts: Sequence[Cut]) -> list[tuple]:
@@ -354,8 +354,6 @@ class SourceSide(Side):
         return raw
 
     def combine(self, sums: Sequence[Any]) -> int:
-        if self.keys_only:
-            return int(sums[0] or 0)
         return int(sums[0] or 0) % checksum.MOD
 
     def digest(self) -> str:
@@ -430,8 +428,6 @@ class ReplicaSide(Side):
         return value
 
     def combine(self, sums: Sequence[Any]) -> int:
-        if self.keys_only:
-            return int(sums[0] or 0)
         return checksum.split_sum(*sums)
 
     def _bucket_rows(self, cuts: Sequence[Cut]) -> list[tuple]:
