@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import struct
 import subprocess
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from ..secrets import child_environment
 from . import data_query as dq
-from .data_rows import csv_batch
+from .data_rows import BATCH, csv_batch
 from .replica_read import ReadOnly
 
 CHUNK = 8192  # rows per chunk: about 1 MiB of CSV for a row of 8 columns (the pipe's size)
@@ -41,9 +42,9 @@ MIN_CHUNKS = 6  # smaller exports are not worth starting processes (about 50 ms 
 # One core is left to the sync agent where there are more than two (3 on a 4-core Pi):
 # an export must not slow the replica it serves.
 WORKERS = max(2, min((os.cpu_count() or 2) - 1, 4))
-BATCH = 2000  # rows a worker fetches and writes at a time
 PIPE = 1 << 20  # bytes; Linux allows this much without privileges (pipe-max-size)
 _FRAME = struct.Struct("<I")
+log = logging.getLogger(__name__)
 _one = threading.Lock()  # one parallel export at a time: the cores are shared
 
 
@@ -134,17 +135,21 @@ class _Worker:
 def export_csv(ro: ReadOnly, q: dq.Query, blobs: list[int]) -> Iterator[bytes]:
     """Yield the CSV rows (no header) of the whole export ``q`` (``eligible``), in worker
     processes when it is large and no other export has them, else in this thread."""
-    cuts = bounds(ro, q)
-    first = list(islice(cuts, MIN_CHUNKS))
-    # Keys go to the workers as JSON: no BLOB; a NULL (a primary key SQLite let be NULL) cannot
-    # bound a chunk.
-    if len(first) == MIN_CHUNKS and not any(k is None or isinstance(k, bytes) for k in first):
-        if _one.acquire(blocking=False):
-            try:
-                yield from _parallel(ro.path, q, blobs, chain(first, cuts))
+    if _one.acquire(blocking=False):  # before the bounds: another export has the workers
+        try:
+            cuts = bounds(ro, q)
+            first = list(islice(cuts, MIN_CHUNKS))
+            # Keys go to the workers as JSON: no BLOB; a NULL (a primary key SQLite let be
+            # NULL) cannot bound a chunk.
+            splittable = len(first) == MIN_CHUNKS and not any(
+                k is None or isinstance(k, bytes) for k in first
+            )
+            workers = _start(ro.path, len(q.table.columns), blobs) if splittable else []
+            if workers:
+                yield from _parallel(q, workers, chain(first, cuts))
                 return
-            finally:
-                _one.release()
+        finally:
+            _one.release()
     sql, params = dq.select(q, None)
     cursor = ro.execute(sql, params)
     buffer = io.StringIO()
@@ -153,11 +158,24 @@ def export_csv(ro: ReadOnly, q: dq.Query, blobs: list[int]) -> Iterator[bytes]:
         yield csv_batch(batch, width, blobs, buffer).encode("utf-8")
 
 
-def _parallel(path: Path, q: dq.Query, blobs: list[int], cuts: Iterator[object]) -> Iterator[bytes]:
+def _start(path: Path, width: int, blobs: list[int]) -> list[_Worker]:
+    """Start the worker processes, or return [] when one cannot start (no process left
+    under the unit's TasksMax, say): the export is then written in the server's thread."""
     workers: list[_Worker] = []
     try:
         for _ in range(WORKERS):
-            workers.append(_Worker(path, len(q.table.columns), blobs))
+            workers.append(_Worker(path, width, blobs))
+    except OSError as e:
+        log.warning("CSV export in one process: a worker could not start (%s)", e)
+        for worker in workers:
+            worker.stop()
+        return []
+    return workers
+
+
+def _parallel(q: dq.Query, workers: list[_Worker], cuts: Iterator[object]) -> Iterator[bytes]:
+    """Yield the chunks the workers write, in key order; stop the workers at the end."""
+    try:
         queue: deque[_Worker] = deque()
         lo: list[object] = [None]
         done = [False]

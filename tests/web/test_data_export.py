@@ -42,6 +42,22 @@ def test_data_export_in_workers_is_the_one_process_export_byte_for_byte(cfg_path
     assert len(list(csv.reader(io.StringIO(together.decode())))) > 2 * 7
 
 
+def test_data_export_writes_alone_when_no_worker_can_start(cfg_path, monkeypatch, caplog):
+    """No process left to start (the unit's TasksMax, say): the export is the same bytes,
+    written in the server's thread, and the log says why."""
+    client = create_app(dataset.config(cfg_path, open_=True)).test_client()
+    monkeypatch.setattr(data_export, "MIN_CHUNKS", 10**9)
+    alone = client.get("/api/data/orders.csv").data
+    monkeypatch.setattr(data_export, "MIN_CHUNKS", 2)
+    monkeypatch.setattr(data_export, "CHUNK", 7)
+    monkeypatch.setattr(data_export.sys, "executable", "/nonexistent/python")  # cannot be started
+    answer = client.get("/api/data/orders.csv")
+    assert answer.status_code == 200 and answer.data == alone
+    assert "a worker could not start" in caplog.text
+    assert data_export._one.acquire(blocking=False)  # and the next export may use workers again
+    data_export._one.release()
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
